@@ -1,0 +1,218 @@
+// rmt-bench: throughput of the RMT segment step and of the engine.
+//
+// Table 1: one batched segment step (B full segments), tokens/s and GFLOP/s
+//          against batch size.
+// Table 2: S concurrent sessions, each streaming its own document through
+//          the engine, against the raw batched step at batch S, in the same
+//          run (the ratio is what the scheduler costs or saves).
+//
+//   rmt-bench --configs=small,base --batches=1,2,4,8
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "model/engine.h"
+#include "model/model_directory.h"
+#include "model/torch_interop.h"
+
+ABSL_FLAG(std::vector<std::string>, configs, {"small", "base"},
+          "Model sizes: small (4 layers, hidden 256, 128-token segments) "
+          "and/or base (BERT-base: 12 layers, hidden 768, 499-token segments).");
+ABSL_FLAG(std::vector<std::string>, batches, {"1", "2", "4", "8", "16"},
+          "Batch sizes for the step table.");
+ABSL_FLAG(std::vector<std::string>, sessions, {"1", "4", "16"},
+          "Concurrent sessions for the engine table.");
+ABSL_FLAG(double, min_seconds, 2.0, "Least time spent per measurement.");
+ABSL_FLAG(int, segments_per_session, 4, "Segments each engine session sends.");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(int, threads, 0, "Torch intra-op threads (0: torch's default).");
+
+namespace rmt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+ModelConfig BenchConfig(const std::string& name) {
+  ModelConfig config;
+  config.labels = {"a", "b", "c", "d"};
+  config.type_vocab_size = 2;
+  if (name == "base") {
+    config.hidden_size = 768;
+    config.num_hidden_layers = 12;
+    config.num_attention_heads = 12;
+    config.intermediate_size = 3072;
+    config.max_position_embeddings = 512;
+    config.rmt.num_mem_tokens = 10;
+    config.rmt.segment_size = 499;
+    config.vocab_size = 30522 + 10;
+  } else {
+    config.hidden_size = 256;
+    config.num_hidden_layers = 4;
+    config.num_attention_heads = 4;
+    config.intermediate_size = 1024;
+    config.max_position_embeddings = 256;
+    config.rmt.num_mem_tokens = 10;
+    config.rmt.segment_size = 128;
+    config.vocab_size = 8000 + 10;
+  }
+  return config;
+}
+
+// Forward FLOPs of one full segment: projections and MLP (2 per multiply-
+// add) plus the two attention matrix products.
+double SegmentFlops(const ModelConfig& c) {
+  const double t = static_cast<double>(c.segment_length());
+  const double d = static_cast<double>(c.hidden_size);
+  const double i = static_cast<double>(c.intermediate_size);
+  return c.num_hidden_layers * (2 * t * (4 * d * d + 2 * d * i) + 4 * t * t * d);
+}
+
+std::vector<int32_t> FullSegment(std::mt19937& rng, const ModelConfig& config) {
+  std::uniform_int_distribution<int32_t> id(5, config.content_vocab_size() - 1);
+  std::vector<int32_t> segment(config.rmt.segment_size);
+  for (auto& t : segment) t = id(rng);
+  return segment;
+}
+
+void Synchronize(torch::Device device) {
+  // A device-to-host copy waits for all queued work on the device.
+  if (device.is_cuda()) torch::zeros({1}, torch::device(device)).cpu();
+}
+
+// Seconds per batched step of `batch` full segments (median-free mean over
+// at least min_seconds, after one warm-up step).
+double TimeStep(RmtModel& model, int batch, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  std::mt19937 rng(batch);
+  std::vector<std::vector<int32_t>> segments;
+  for (int b = 0; b < batch; ++b) segments.push_back(FullSegment(rng, model->config()));
+  torch::Tensor memory = model->InitMemory(batch).clone();
+  memory = model->Step(memory, model->MakeBatch(segments));  // warm-up
+  Synchronize(device);
+  const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
+  int steps = 0;
+  const auto start = Clock::now();
+  double elapsed = 0;
+  do {
+    memory = model->Step(memory, model->MakeBatch(segments));
+    Synchronize(device);
+    ++steps;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (elapsed < min_seconds);
+  return elapsed / steps;
+}
+
+// Tokens/s of `sessions` sessions each streaming its segments through the
+// engine from its own thread.
+double EngineTokensPerSecond(RmtModel& model, int sessions) {
+  EngineOptions options;
+  options.max_batch = sessions;
+  options.max_queue_delay = absl::Milliseconds(2);
+  options.device_slots = sessions;
+  auto engine = Engine::Create(model.ptr(), options);
+  if (!engine.ok()) {
+    std::cerr << engine.status() << "\n";
+    return 0;
+  }
+  const int per_session = absl::GetFlag(FLAGS_segments_per_session);
+  std::vector<SlotId> slots;
+  for (int s = 0; s < sessions; ++s) slots.push_back(*(*engine)->OpenSlot());
+  // One warm-up segment each, so allocation and first-touch costs stay out.
+  {
+    std::mt19937 rng(0);
+    std::vector<std::future<absl::Status>> warm;
+    for (SlotId slot : slots) {
+      warm.push_back((*engine)->SubmitSegment(slot, FullSegment(rng, model->config())));
+    }
+    for (auto& w : warm) w.get().IgnoreError();
+  }
+  const auto start = Clock::now();
+  std::vector<std::thread> clients;
+  for (int s = 0; s < sessions; ++s) {
+    clients.emplace_back([&, s] {
+      std::mt19937 rng(s + 1);
+      std::vector<std::future<absl::Status>> results;
+      for (int i = 0; i < per_session; ++i) {
+        results.push_back(
+            (*engine)->SubmitSegment(slots[s], FullSegment(rng, model->config())));
+      }
+      for (auto& r : results) r.get().IgnoreError();
+    });
+  }
+  for (auto& c : clients) c.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return double(sessions) * per_session * model->config().rmt.segment_size / seconds;
+}
+
+std::vector<int> Ints(const std::vector<std::string>& values) {
+  std::vector<int> out;
+  for (const auto& v : values) out.push_back(std::stoi(v));
+  return out;
+}
+
+int Main() {
+  if (absl::GetFlag(FLAGS_threads) > 0) at::set_num_threads(absl::GetFlag(FLAGS_threads));
+  auto device = ParseDevice(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    std::cerr << device.status() << "\n";
+    return 1;
+  }
+  std::printf("device: %s, torch threads: %d, torch %s\n", device->str().c_str(),
+              at::get_num_threads(), TORCH_VERSION);
+  for (const std::string& name : absl::GetFlag(FLAGS_configs)) {
+    ModelConfig config = BenchConfig(name);
+    RmtModel model = CreateRandomModel(config, SpecialTokens{}, 1);
+    model->to(*device);
+    std::printf(
+        "\n### %s: %lld layers, hidden %lld, %lld heads, segment %lld + %lld "
+        "memory tokens\n\n",
+        name.c_str(), (long long)config.num_hidden_layers,
+        (long long)config.hidden_size, (long long)config.num_attention_heads,
+        (long long)config.rmt.segment_size, (long long)config.rmt.num_mem_tokens);
+    std::printf("| batch | ms/step | tokens/s | GFLOP/s | vs batch 1 |\n");
+    std::printf("|---:|---:|---:|---:|---:|\n");
+    std::map<int, double> step_tokens_per_second;
+    double base = 0;
+    for (int batch : Ints(absl::GetFlag(FLAGS_batches))) {
+      const double seconds = TimeStep(model, batch, *device);
+      const double tps = batch * config.rmt.segment_size / seconds;
+      if (base == 0) base = tps;
+      step_tokens_per_second[batch] = tps;
+      std::printf("| %d | %.1f | %.0f | %.1f | %.2fx |\n", batch, seconds * 1e3,
+                  tps, batch * SegmentFlops(config) / seconds / 1e9, tps / base);
+      std::fflush(stdout);
+    }
+    std::printf("\n| sessions | engine tokens/s | raw step tokens/s (batch = sessions) | engine / raw |\n");
+    std::printf("|---:|---:|---:|---:|\n");
+    for (int sessions : Ints(absl::GetFlag(FLAGS_sessions))) {
+      const double engine_tps = EngineTokensPerSecond(model, sessions);
+      double raw = step_tokens_per_second.count(sessions)
+                       ? step_tokens_per_second[sessions]
+                       : sessions * config.rmt.segment_size /
+                             TimeStep(model, sessions, *device);
+      std::printf("| %d | %.0f | %.0f | %.2f |\n", sessions, engine_tps, raw,
+                  engine_tps / raw);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace rmt
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return rmt::Main();
+}

@@ -1,0 +1,268 @@
+#include "model/config.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace rmt {
+namespace {
+
+using Json = nlohmann::json;
+
+absl::Status ConfigError(absl::string_view source, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ": ", message));
+}
+
+absl::StatusOr<const Json*> Field(const Json& object, absl::string_view source,
+                                  const std::string& key) {
+  auto it = object.find(key);
+  if (it == object.end()) {
+    return ConfigError(source, absl::StrCat("missing key \"", key, "\""));
+  }
+  return &*it;
+}
+
+absl::StatusOr<int64_t> PositiveInt(const Json& object, absl::string_view source,
+                                    const std::string& key) {
+  ASSIGN_OR_RETURN(const Json* value, Field(object, source, key));
+  if (!value->is_number_integer() || value->get<int64_t>() <= 0) {
+    return ConfigError(source,
+                       absl::StrCat("\"", key, "\" must be a positive integer"));
+  }
+  return value->get<int64_t>();
+}
+
+absl::StatusOr<double> NumberOr(const Json& object, absl::string_view source,
+                                const std::string& key, double fallback,
+                                double min, double max) {
+  auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  if (!it->is_number() || it->get<double>() < min || it->get<double>() > max) {
+    return ConfigError(source, absl::StrCat("\"", key, "\" must be a number in [",
+                                            min, ", ", max, "]"));
+  }
+  return it->get<double>();
+}
+
+absl::StatusOr<Activation> ParseActivation(const Json& value,
+                                           absl::string_view source) {
+  if (value.is_string()) {
+    const std::string name = value.get<std::string>();
+    if (name == "gelu") return Activation::kGelu;
+    if (name == "gelu_new" || name == "gelu_pytorch_tanh") {
+      return Activation::kGeluTanh;
+    }
+    if (name == "relu") return Activation::kRelu;
+  }
+  return ConfigError(source,
+                     absl::StrCat("unknown \"hidden_act\" ", value.dump(),
+                                  " (supported: gelu, gelu_new, "
+                                  "gelu_pytorch_tanh, relu)"));
+}
+
+absl::StatusOr<std::vector<std::string>> ParseLabels(const Json& value,
+                                                     absl::string_view source) {
+  if (!value.is_object() || value.empty()) {
+    return ConfigError(source, "\"id2label\" must be a non-empty object");
+  }
+  std::vector<std::string> labels(value.size());
+  std::vector<bool> seen(value.size(), false);
+  for (const auto& [key, label] : value.items()) {
+    size_t id = 0;
+    bool numeric = !key.empty() && key.size() < 10 &&
+                   key.find_first_not_of("0123456789") == std::string::npos;
+    if (numeric) id = std::stoul(key);
+    if (!numeric || id >= labels.size() || seen[id]) {
+      return ConfigError(source,
+                         absl::StrCat("\"id2label\" keys must be the ids 0..",
+                                      labels.size() - 1, " each once; got \"",
+                                      key, "\""));
+    }
+    if (!label.is_string()) {
+      return ConfigError(source, absl::StrCat("\"id2label\"[\"", key,
+                                              "\"] must be a string"));
+    }
+    seen[id] = true;
+    labels[id] = label.get<std::string>();
+  }
+  return labels;
+}
+
+absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
+  ASSIGN_OR_RETURN(const Json* rmt, Field(root, source, "rmt"));
+  if (!rmt->is_object()) return ConfigError(source, "\"rmt\" must be an object");
+  const std::string rmt_source = absl::StrCat(source, " (rmt)");
+  RmtConfig config;
+  ASSIGN_OR_RETURN(config.num_mem_tokens,
+                   PositiveInt(*rmt, rmt_source, "num_mem_tokens"));
+  ASSIGN_OR_RETURN(config.segment_size,
+                   PositiveInt(*rmt, rmt_source, "segment_size"));
+  auto attention = rmt->find("memory_attention");
+  if (attention != rmt->end()) {
+    if (*attention == "full") {
+      config.memory_attention = MemoryAttention::kFull;
+    } else if (*attention == "bottleneck") {
+      config.memory_attention = MemoryAttention::kBottleneck;
+    } else {
+      return ConfigError(rmt_source,
+                         absl::StrCat("\"memory_attention\" must be \"full\" or "
+                                      "\"bottleneck\", got ",
+                                      attention->dump()));
+    }
+  }
+  return config;
+}
+
+}  // namespace
+
+absl::string_view MemoryAttentionName(MemoryAttention attention) {
+  return attention == MemoryAttention::kFull ? "full" : "bottleneck";
+}
+
+absl::string_view ActivationName(Activation activation) {
+  switch (activation) {
+    case Activation::kGelu:
+      return "gelu";
+    case Activation::kGeluTanh:
+      return "gelu_new";
+    case Activation::kRelu:
+      return "relu";
+  }
+  return "gelu";
+}
+
+absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
+                                                  absl::string_view source) {
+  Json root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object()) {
+    return ConfigError(source, "not a JSON object");
+  }
+  ModelConfig config;
+  ASSIGN_OR_RETURN(config.vocab_size, PositiveInt(root, source, "vocab_size"));
+  ASSIGN_OR_RETURN(config.hidden_size, PositiveInt(root, source, "hidden_size"));
+  ASSIGN_OR_RETURN(config.num_hidden_layers,
+                   PositiveInt(root, source, "num_hidden_layers"));
+  ASSIGN_OR_RETURN(config.num_attention_heads,
+                   PositiveInt(root, source, "num_attention_heads"));
+  ASSIGN_OR_RETURN(config.intermediate_size,
+                   PositiveInt(root, source, "intermediate_size"));
+  ASSIGN_OR_RETURN(const Json* act, Field(root, source, "hidden_act"));
+  ASSIGN_OR_RETURN(config.hidden_act, ParseActivation(*act, source));
+  ASSIGN_OR_RETURN(config.max_position_embeddings,
+                   PositiveInt(root, source, "max_position_embeddings"));
+  ASSIGN_OR_RETURN(config.type_vocab_size,
+                   PositiveInt(root, source, "type_vocab_size"));
+  ASSIGN_OR_RETURN(const Json* eps, Field(root, source, "layer_norm_eps"));
+  if (!eps->is_number() || eps->get<double>() <= 0 || eps->get<double>() > 1) {
+    return ConfigError(source, "\"layer_norm_eps\" must be a number in (0, 1]");
+  }
+  config.layer_norm_eps = eps->get<double>();
+  ASSIGN_OR_RETURN(config.hidden_dropout_prob,
+                   NumberOr(root, source, "hidden_dropout_prob", 0.1, 0, 1));
+  ASSIGN_OR_RETURN(
+      config.attention_probs_dropout_prob,
+      NumberOr(root, source, "attention_probs_dropout_prob", 0.1, 0, 1));
+  ASSIGN_OR_RETURN(const Json* id2label, Field(root, source, "id2label"));
+  ASSIGN_OR_RETURN(config.labels, ParseLabels(*id2label, source));
+  ASSIGN_OR_RETURN(config.rmt, ParseRmt(root, source));
+  RETURN_IF_ERROR(config.Validate(source));
+  return config;
+}
+
+absl::StatusOr<ModelConfig> ModelConfig::LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return FromJson(buffer.str(), path);
+}
+
+absl::Status ModelConfig::Validate(absl::string_view source) const {
+  // Configs built in code reach here without FromJson's per-key checks, so
+  // name the offending key as FromJson would.
+  const std::pair<const char*, int64_t> sizes[] = {
+      {"vocab_size", vocab_size},
+      {"hidden_size", hidden_size},
+      {"num_hidden_layers", num_hidden_layers},
+      {"num_attention_heads", num_attention_heads},
+      {"intermediate_size", intermediate_size},
+      {"max_position_embeddings", max_position_embeddings},
+      {"type_vocab_size", type_vocab_size},
+      {"rmt.num_mem_tokens", rmt.num_mem_tokens},
+      {"rmt.segment_size", rmt.segment_size}};
+  for (const auto& [key, value] : sizes) {
+    if (value <= 0) {
+      return ConfigError(source, absl::StrCat("\"", key,
+                                              "\" must be a positive integer, "
+                                              "got ",
+                                              value));
+    }
+  }
+  if (hidden_size % num_attention_heads != 0) {
+    return ConfigError(source,
+                       absl::StrCat("\"hidden_size\" ", hidden_size,
+                                    " is not a multiple of "
+                                    "\"num_attention_heads\" ",
+                                    num_attention_heads));
+  }
+  // [CLS], [SEP], [PAD] and at least one ordinary token live below the
+  // memory rows.
+  if (content_vocab_size() < 4) {
+    return ConfigError(source,
+                       absl::StrCat("\"vocab_size\" ", vocab_size,
+                                    " leaves no room for a vocabulary beside ",
+                                    rmt.num_mem_tokens, " memory tokens"));
+  }
+  // Compared without forming segment_length(): for a huge segment_size the
+  // sum overflows int64 (undefined behaviour; in practice it wraps negative
+  // and the check would pass). The right side cannot overflow since every
+  // term is positive.
+  if (rmt.segment_size > max_position_embeddings - rmt.num_mem_tokens - 3) {
+    return ConfigError(
+        source,
+        absl::StrCat("a segment needs \"segment_size\" ", rmt.segment_size,
+                     " + \"num_mem_tokens\" ", rmt.num_mem_tokens,
+                     " + 3 positions but \"max_position_embeddings\" is ",
+                     max_position_embeddings));
+  }
+  if (labels.empty()) return ConfigError(source, "no labels in \"id2label\"");
+  return absl::OkStatus();
+}
+
+std::string ModelConfig::ToJson() const {
+  Json id2label = Json::object();
+  Json label2id = Json::object();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    id2label[std::to_string(i)] = labels[i];
+    label2id[labels[i]] = i;
+  }
+  Json root = {
+      {"architectures", {"BertForSequenceClassification"}},
+      {"model_type", "bert"},
+      {"vocab_size", vocab_size},
+      {"hidden_size", hidden_size},
+      {"num_hidden_layers", num_hidden_layers},
+      {"num_attention_heads", num_attention_heads},
+      {"intermediate_size", intermediate_size},
+      {"hidden_act", std::string(ActivationName(hidden_act))},
+      {"max_position_embeddings", max_position_embeddings},
+      {"type_vocab_size", type_vocab_size},
+      {"layer_norm_eps", layer_norm_eps},
+      {"hidden_dropout_prob", hidden_dropout_prob},
+      {"attention_probs_dropout_prob", attention_probs_dropout_prob},
+      {"id2label", id2label},
+      {"label2id", label2id},
+      {"rmt",
+       {{"num_mem_tokens", rmt.num_mem_tokens},
+        {"segment_size", rmt.segment_size},
+        {"memory_attention",
+         std::string(MemoryAttentionName(rmt.memory_attention))}}},
+  };
+  return root.dump(2) + "\n";
+}
+
+}  // namespace rmt

@@ -1,0 +1,203 @@
+#include "model/model_directory.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+#include "model/safetensors.h"
+#include "model/status_macros.h"
+#include "model/torch_interop.h"
+
+namespace rmt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Tensors Hugging Face checkpoints carry that this model has no use for.
+bool IsIgnorableTensor(const std::string& name) {
+  return absl::EndsWith(name, "position_ids");
+}
+
+// FNV-1a, 64 bit: a fingerprint to tell models apart, not a security hash
+// (snapshots are authenticated separately).
+uint64_t Fnv1a(const void* data, size_t size, uint64_t hash) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= bytes[i];
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+absl::Status CopyWeights(const SafetensorsFile& file, RmtModelImpl& model) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  for (auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    auto view = file.Get(name);
+    if (!view.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.path(), ": missing tensor \"", name, "\""));
+    }
+    if (view->dtype != DType::kF32 && view->dtype != DType::kF16 &&
+        view->dtype != DType::kBF16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.path(), ": tensor \"", name, "\" has dtype ",
+                       std::string(DTypeName(view->dtype)), "; weights must be F32, F16 or BF16"));
+    }
+    if (view->shape != param.sizes().vec()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.path(), ": tensor \"", name, "\" has shape ",
+          c10::str(c10::IntArrayRef(view->shape)), " but the config implies ",
+          c10::str(param.sizes())));
+    }
+    ASSIGN_OR_RETURN(torch::Tensor value, TensorFromView(*view));
+    param.copy_(value);
+    used.insert(name);
+  }
+  for (const auto& [name, view] : file.tensors()) {
+    if (!used.count(name) && !IsIgnorableTensor(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.path(), ": unexpected tensor \"", name,
+          "\" (does config.json describe this checkpoint?)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+SpecialTokens SpecialTokensOf(const Vocabulary& vocab) {
+  return SpecialTokens{vocab.cls_id(), vocab.sep_id(), vocab.pad_id()};
+}
+
+absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
+    const std::string& directory, const LoadOptions& options) {
+  if (!fs::is_directory(directory)) {
+    return absl::NotFoundError(
+        absl::StrCat(directory, ": not a model directory"));
+  }
+  const std::string config_path = (fs::path(directory) / "config.json").string();
+  const std::string weights_path =
+      (fs::path(directory) / "model.safetensors").string();
+  auto bundle = std::make_shared<ModelBundle>();
+  bundle->directory = directory;
+  fs::path normal = fs::path(directory).lexically_normal();
+  if (!normal.has_filename()) normal = normal.parent_path();  // "dir/"
+  bundle->name = normal.filename().string();
+
+  ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
+  ASSIGN_OR_RETURN(bundle->config, ModelConfig::FromJson(config_text, config_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<WordPieceTokenizer> tokenizer,
+                   LoadTokenizer(directory));
+  const int64_t expected_vocab = bundle->config.content_vocab_size();
+  if (tokenizer->vocab().size() != expected_vocab) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        (fs::path(directory) / "vocab.txt").string(), ": has ",
+        tokenizer->vocab().size(), " tokens but config.json's vocab_size ",
+        bundle->config.vocab_size, " minus ", bundle->config.rmt.num_mem_tokens,
+        " memory tokens is ", expected_vocab));
+  }
+  bundle->tokenizer = std::move(tokenizer);
+
+  ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,
+                   SafetensorsFile::Open(weights_path));
+  bundle->model =
+      RmtModel(bundle->config, SpecialTokensOf(bundle->tokenizer->vocab()));
+  RETURN_IF_ERROR(CopyWeights(*weights, *bundle->model));
+  bundle->model->to(options.device, options.dtype);
+  bundle->model->eval();
+
+  uint64_t hash = Fnv1a(config_text.data(), config_text.size(),
+                        1469598103934665603ull);
+  for (const auto& [name, view] : weights->tensors()) {
+    hash = Fnv1a(name.data(), name.size(), hash);
+    hash = Fnv1a(view.data, view.nbytes, hash);
+  }
+  bundle->fingerprint = absl::StrFormat("%016x", hash);
+  return bundle;
+}
+
+absl::Status SaveModelDirectory(const std::string& directory,
+                                RmtModelImpl& model, const Vocabulary& vocab,
+                                const TokenizerOptions& tokenizer_options) {
+  std::error_code error;
+  fs::create_directories(directory, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat(directory, ": cannot create directory: ", error.message()));
+  }
+  const ModelConfig& config = model.config();
+  if (vocab.size() != config.content_vocab_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vocabulary has ", vocab.size(), " tokens, config needs ",
+                     config.content_vocab_size()));
+  }
+  auto write_text = [&](const std::string& name,
+                        const std::string& text) -> absl::Status {
+    const std::string path = (fs::path(directory) / name).string();
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(write_text("config.json", config.ToJson()));
+  RETURN_IF_ERROR(write_text(
+      "tokenizer_config.json",
+      absl::StrFormat("{\n  \"tokenizer_class\": \"BertTokenizer\",\n"
+                      "  \"do_lower_case\": %s,\n  \"strip_accents\": %s,\n"
+                      "  \"tokenize_chinese_chars\": %s\n}\n",
+                      tokenizer_options.do_lower_case ? "true" : "false",
+                      tokenizer_options.strip_accents ? "true" : "false",
+                      tokenizer_options.tokenize_chinese_chars ? "true" : "false")));
+  RETURN_IF_ERROR(vocab.Save((fs::path(directory) / "vocab.txt").string()));
+
+  std::vector<torch::Tensor> keep_alive;
+  std::vector<std::pair<std::string, TensorView>> tensors;
+  for (const auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    keep_alive.push_back(
+        item.value().detach().to(torch::kCPU, torch::kFloat).contiguous());
+    ASSIGN_OR_RETURN(TensorView view, ViewOfTensor(keep_alive.back()));
+    tensors.emplace_back(name, view);
+  }
+  return WriteSafetensors((fs::path(directory) / "model.safetensors").string(),
+                          tensors, {{"format", "pt"}});
+}
+
+RmtModel CreateRandomModel(const ModelConfig& config,
+                           const SpecialTokens& special_tokens, uint64_t seed) {
+  RmtModel model(config, special_tokens);
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  for (auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    if (absl::StrContains(name, "LayerNorm")) {
+      param.fill_(absl::EndsWith(name, ".weight") ? 1.0 : 0.0);
+    } else if (absl::EndsWith(name, ".bias")) {
+      param.zero_();
+    } else {
+      param.normal_(0.0, 0.02, generator);
+    }
+  }
+  model->eval();
+  return model;
+}
+
+}  // namespace rmt

@@ -1,0 +1,66 @@
+// A model directory on disk and the loaded model it describes.
+//
+//   my-model/config.json        ModelConfig (Hugging Face BERT keys + "rmt")
+//   my-model/vocab.txt          WordPiece vocabulary, vocab_size - m lines
+//   my-model/model.safetensors  BertForSequenceClassification tensor names
+//   my-model/tokenizer_config.json   optional (do_lower_case, ...)
+//
+//   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory("models/rmt-tiny", {}));
+//   bundle->model->Step(...);
+//
+// Every malformed file is refused at load with INVALID_ARGUMENT naming the
+// file and the problem (missing or unexpected tensor, wrong shape, ...).
+#ifndef RMT_MODEL_MODEL_DIRECTORY_H_
+#define RMT_MODEL_MODEL_DIRECTORY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "model/config.h"
+#include "model/rmt_model.h"
+#include "model/tokenizer.h"
+
+namespace rmt {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  // Weights are converted to this type at load.
+  torch::ScalarType dtype = torch::kFloat;
+};
+
+// A loaded model: immutable after load, shared by everything that serves it.
+struct ModelBundle {
+  std::string name;       // the directory's base name
+  std::string directory;
+  ModelConfig config;
+  std::shared_ptr<const WordPieceTokenizer> tokenizer;
+  RmtModel model{nullptr};  // in eval mode
+  // Hex digest of config.json and model.safetensors: snapshots carry it so a
+  // memory is never restored into a different model.
+  std::string fingerprint;
+};
+
+absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
+    const std::string& directory, const LoadOptions& options = {});
+
+// Writes config.json, vocab.txt, tokenizer_config.json and model.safetensors
+// (weights as float32) into `directory`, creating it if needed.
+absl::Status SaveModelDirectory(const std::string& directory,
+                                RmtModelImpl& model, const Vocabulary& vocab,
+                                const TokenizerOptions& tokenizer_options = {});
+
+// BERT's initialisation (normal(0, 0.02) weights, zero biases, unit
+// LayerNorm), deterministic in `seed`.
+RmtModel CreateRandomModel(const ModelConfig& config,
+                           const SpecialTokens& special_tokens, uint64_t seed);
+
+// The special-token ids of a vocabulary.
+SpecialTokens SpecialTokensOf(const Vocabulary& vocab);
+
+}  // namespace rmt
+
+#endif  // RMT_MODEL_MODEL_DIRECTORY_H_

@@ -1,0 +1,134 @@
+#include "model/rmt_model.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace rmt {
+
+RmtModelImpl::RmtModelImpl(ModelConfig config, SpecialTokens special_tokens)
+    : config_(std::move(config)), special_tokens_(special_tokens) {
+  bert = register_module("bert", BertModel(config_));
+  classifier = register_module(
+      "classifier", torch::nn::Linear(config_.hidden_size, config_.num_labels()));
+}
+
+torch::Tensor RmtModelImpl::InitMemory(int64_t batch) {
+  const int64_t m = config_.rmt.num_mem_tokens;
+  torch::Tensor rows = bert->embeddings->word_embeddings->weight.slice(
+      0, config_.vocab_size - m, config_.vocab_size);  // (m, d)
+  return rows.unsqueeze(0).expand({batch, m, config_.hidden_size});
+}
+
+SegmentBatch RmtModelImpl::MakeBatch(
+    const std::vector<std::vector<int32_t>>& segments,
+    int64_t pad_to_length) const {
+  const int64_t m = config_.rmt.num_mem_tokens;
+  const int64_t batch = static_cast<int64_t>(segments.size());
+  size_t longest = 0;
+  for (const auto& segment : segments) longest = std::max(longest, segment.size());
+  const int64_t length =
+      std::max<int64_t>(pad_to_length, static_cast<int64_t>(longest) + m + 3);
+
+  torch::Tensor ids = torch::full({batch, length}, special_tokens_.pad,
+                                  torch::dtype(torch::kLong));
+  torch::Tensor valid = torch::zeros({batch, length}, torch::dtype(torch::kBool));
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto valid_a = valid.accessor<bool, 2>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& segment = segments[b];
+    int64_t p = 0;
+    ids_a[b][p++] = special_tokens_.cls;
+    // The ids under the memory are placeholders: their embeddings are
+    // replaced by the memory state in Forward.
+    for (int64_t i = 0; i < m; ++i) {
+      ids_a[b][p++] = config_.vocab_size - m + i;
+    }
+    ids_a[b][p++] = special_tokens_.sep;
+    for (int32_t id : segment) ids_a[b][p++] = id;
+    ids_a[b][p++] = special_tokens_.sep;
+    for (int64_t i = 0; i < p; ++i) valid_a[b][i] = true;
+  }
+  const torch::Device device = bert->embeddings->word_embeddings->weight.device();
+  return SegmentBatch{ids.to(device, /*non_blocking=*/true),
+                      valid.to(device, /*non_blocking=*/true)};
+}
+
+torch::Tensor RmtModelImpl::AttentionMask(const torch::Tensor& valid,
+                                          torch::ScalarType dtype) const {
+  const int64_t m = config_.rmt.num_mem_tokens;
+  torch::Tensor allowed;  // true where a query may attend to a key
+  if (config_.rmt.memory_attention == MemoryAttention::kFull) {
+    allowed = valid.unsqueeze(1).unsqueeze(1);  // (B, 1, 1, T)
+  } else {
+    // MemBottleneck: memory queries see every real key; all other queries
+    // see only the memory keys.
+    const int64_t length = valid.size(1);
+    torch::Tensor is_memory =
+        torch::zeros({length}, valid.options().dtype(torch::kBool));
+    is_memory.slice(0, 1, 1 + m).fill_(true);
+    torch::Tensor query_is_memory = is_memory.view({1, length, 1});
+    torch::Tensor key_is_memory = is_memory.view({1, 1, length});
+    torch::Tensor keys = valid.unsqueeze(1);  // (B, 1, T)
+    allowed = (keys & (query_is_memory | key_is_memory))
+                  .unsqueeze(1);  // (B, 1, T, T)
+  }
+  return torch::zeros(allowed.sizes(), valid.options().dtype(dtype))
+      .masked_fill_(allowed.logical_not(), MaskedScore(dtype));
+}
+
+StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
+                                 const SegmentBatch& batch, bool with_logits) {
+  const int64_t m = config_.rmt.num_mem_tokens;
+  TORCH_CHECK(memory.dim() == 3 && memory.size(1) == m &&
+                  memory.size(2) == config_.hidden_size,
+              "memory must be (B, ", m, ", ", config_.hidden_size, "), got ",
+              memory.sizes());
+  TORCH_CHECK(memory.size(0) == batch.input_ids.size(0),
+              "memory batch ", memory.size(0), " != segment batch ",
+              batch.input_ids.size(0));
+  torch::Tensor words =
+      bert->embeddings->word_embeddings(batch.input_ids);  // (B, T, d)
+  // Memory enters where the [MEM] embeddings were; torch::cat keeps the
+  // gradient path to the previous segment's memory.
+  torch::Tensor inputs = torch::cat(
+      {words.slice(1, 0, 1), memory.to(words.dtype()), words.slice(1, 1 + m)},
+      1);  // (B, T, d)
+  torch::Tensor hidden = bert->encoder(bert->embeddings(inputs),
+                                       AttentionMask(batch.attention_mask,
+                                                     inputs.scalar_type()));
+  StepOutput out;
+  out.memory = hidden.slice(1, 1, 1 + m).to(memory.dtype());  // (B, m, d)
+  if (with_logits) {
+    torch::Tensor pooled = torch::nn::functional::dropout(
+        bert->pooler(hidden),
+        torch::nn::functional::DropoutFuncOptions()
+            .p(config_.hidden_dropout_prob)
+            .training(is_training()));
+    out.logits = classifier(pooled);  // (B, num_labels)
+  }
+  return out;
+}
+
+absl::Status ValidateSegment(const ModelConfig& config,
+                             const std::vector<int32_t>& tokens) {
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError("a segment needs at least one token");
+  }
+  if (static_cast<int64_t>(tokens.size()) > config.rmt.segment_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a segment holds at most ", config.rmt.segment_size,
+                     " tokens, got ", tokens.size()));
+  }
+  const int64_t limit = config.content_vocab_size();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= limit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", tokens[i], " at index ", i,
+                       " is out of range [0, ", limit, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rmt

@@ -1,0 +1,102 @@
+// The Recurrent Memory Transformer over a BERT encoder (Bulatov et al.).
+//
+// Each segment enters the encoder as
+//   [CLS] [MEM]*m [SEP] tokens [SEP] [PAD]...
+// with the current memory written over the [MEM] embeddings; the encoder's
+// outputs at the memory positions become the next memory. A question is run
+// as one more segment and answered from the pooled [CLS].
+//
+//   RmtModel model(config, SpecialTokens{...});
+//   torch::Tensor memory = model->InitMemory(2);              // (2, m, d)
+//   memory = model->Step(memory, model->MakeBatch({seg_a, seg_b}));
+//   torch::Tensor logits = model->Answer(memory, model->MakeBatch({q_a, q_b}));
+//
+// Gradients flow through any number of Steps, so training can backpropagate
+// through whole documents. Parameter names match Hugging Face's
+// BertForSequenceClassification ("bert.…", "classifier.…").
+//
+// Thread-safety: Forward/Step/Answer are safe concurrently in eval mode under
+// torch::NoGradGuard; training needs a single caller.
+#ifndef RMT_MODEL_RMT_MODEL_H_
+#define RMT_MODEL_RMT_MODEL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/bert.h"
+#include "model/config.h"
+
+namespace rmt {
+
+// Ids the segment layout needs, from the vocabulary.
+struct SpecialTokens {
+  int32_t cls = 2;
+  int32_t sep = 3;
+  int32_t pad = 0;
+};
+
+// A batch of segments laid out for the encoder.
+struct SegmentBatch {
+  torch::Tensor input_ids;       // (B, T) int64
+  torch::Tensor attention_mask;  // (B, T) bool, true at real positions
+};
+
+struct StepOutput {
+  torch::Tensor memory;  // (B, m, d)
+  torch::Tensor logits;  // (B, num_labels); undefined unless asked for
+};
+
+class RmtModelImpl : public torch::nn::Module {
+ public:
+  RmtModelImpl(ModelConfig config, SpecialTokens special_tokens);
+
+  const ModelConfig& config() const { return config_; }
+  const SpecialTokens& special_tokens() const { return special_tokens_; }
+
+  // The learned initial memory (the last m word-embedding rows) for a batch:
+  // (batch, m, d). A view: clone it to keep it beyond the parameters' life.
+  torch::Tensor InitMemory(int64_t batch);
+
+  // Lays out segments of 1..segment_size content ids each; rows are padded
+  // to the longest segment, or to `pad_to_length` positions when that is
+  // larger (fixed shapes for graph capture). Ids are not range-checked here:
+  // callers validate input (see ValidateSegment).
+  SegmentBatch MakeBatch(const std::vector<std::vector<int32_t>>& segments,
+                         int64_t pad_to_length = 0) const;
+
+  // One recurrent step for a batch. memory: (B, m, d).
+  StepOutput Forward(const torch::Tensor& memory, const SegmentBatch& batch,
+                     bool with_logits);
+  torch::Tensor Step(const torch::Tensor& memory, const SegmentBatch& batch) {
+    return Forward(memory, batch, /*with_logits=*/false).memory;
+  }
+  // Runs the questions as final segments; returns (B, num_labels) logits.
+  torch::Tensor Answer(const torch::Tensor& memory,
+                       const SegmentBatch& questions) {
+    return Forward(memory, questions, /*with_logits=*/true).logits;
+  }
+
+  BertModel bert{nullptr};
+  torch::nn::Linear classifier{nullptr};
+
+ private:
+  // Additive attention mask, (B, 1, 1, T) or (B, 1, T, T) for the bottleneck.
+  torch::Tensor AttentionMask(const torch::Tensor& valid,
+                              torch::ScalarType dtype) const;
+
+  ModelConfig config_;
+  SpecialTokens special_tokens_;
+};
+TORCH_MODULE(RmtModel);
+
+// OK when `tokens` can be one segment (or question) of this model: 1 to
+// segment_size ids, each an ordinary vocabulary id. INVALID_ARGUMENT saying
+// which rule failed otherwise.
+absl::Status ValidateSegment(const ModelConfig& config,
+                             const std::vector<int32_t>& tokens);
+
+}  // namespace rmt
+
+#endif  // RMT_MODEL_RMT_MODEL_H_

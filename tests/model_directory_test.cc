@@ -1,0 +1,197 @@
+// Loading and saving model directories, and refusing every malformed one
+// with a message that names the file and the problem.
+#include "model/model_directory.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "model/safetensors.h"
+#include "model/torch_interop.h"
+#include "tests/tiny_model.h"
+
+namespace rmt {
+namespace {
+
+namespace fs = std::filesystem;
+using ::rmt::testing::RelativeError;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+const std::string kGoldenModel =
+    std::string(RMT_SOURCE_DIR) + "/tests/golden/full/model";
+
+class ModelDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           absl::StrCat("rmt_model_dir_test_", ::getpid(), "_",
+                        ::testing::UnitTest::GetInstance()
+                            ->current_test_info()
+                            ->name());
+    fs::remove_all(dir_);
+    fs::copy(kGoldenModel, dir_, fs::copy_options::recursive);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Path(const std::string& name) const {
+    return (dir_ / name).string();
+  }
+
+  // Rewrites model.safetensors after `edit` changed its tensors.
+  void RewriteWeights(
+      const std::function<void(std::map<std::string, torch::Tensor>&)>& edit) {
+    std::map<std::string, torch::Tensor> tensors;
+    {
+      auto file = SafetensorsFile::Open(Path("model.safetensors"));
+      ASSERT_TRUE(file.ok()) << file.status();
+      for (const auto& [name, view] : (*file)->tensors()) {
+        tensors[name] = *TensorFromView(view);
+      }
+    }
+    edit(tensors);
+    std::vector<std::pair<std::string, TensorView>> views;
+    for (auto& [name, tensor] : tensors) {
+      tensor = tensor.contiguous();
+      views.emplace_back(name, *ViewOfTensor(tensor));
+    }
+    ASSERT_TRUE(WriteSafetensors(Path("model.safetensors"), views).ok());
+  }
+
+  absl::Status LoadStatus() const {
+    return LoadModelDirectory(dir_.string()).status();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ModelDirectoryTest, LoadsAndNamesTheModel) {
+  auto bundle = LoadModelDirectory(dir_.string() + "/");
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ((*bundle)->name, dir_.filename().string());
+  EXPECT_EQ((*bundle)->fingerprint.size(), 16u);
+  EXPECT_FALSE((*bundle)->model->is_training());
+}
+
+TEST_F(ModelDirectoryTest, FingerprintChangesWithTheWeights) {
+  auto before = LoadModelDirectory(dir_.string());
+  ASSERT_TRUE(before.ok());
+  RewriteWeights([](auto& tensors) { tensors["classifier.bias"] += 1e-3; });
+  auto after = LoadModelDirectory(dir_.string());
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE((*before)->fingerprint, (*after)->fingerprint);
+}
+
+TEST_F(ModelDirectoryTest, SaveThenLoadGivesTheSameModel) {
+  auto original = LoadModelDirectory(dir_.string());
+  ASSERT_TRUE(original.ok());
+  const fs::path copy = dir_.string() + "_copy";
+  ASSERT_TRUE(SaveModelDirectory(copy.string(), *(*original)->model,
+                                 (*original)->tokenizer->vocab())
+                  .ok());
+  auto loaded = LoadModelDirectory(copy.string());
+  fs::remove_all(copy);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  torch::NoGradGuard no_grad;
+  auto& a = (*original)->model;
+  auto& b = (*loaded)->model;
+  SegmentBatch batch = a->MakeBatch({{5, 6, 7}});
+  EXPECT_EQ(RelativeError(a->Step(a->InitMemory(1), batch),
+                          b->Step(b->InitMemory(1), batch)),
+            0.0);
+}
+
+TEST_F(ModelDirectoryTest, RandomModelIsDeterministicInItsSeed) {
+  const ModelConfig config = testing::TinyConfig();
+  RmtModel a = CreateRandomModel(config, SpecialTokens{}, 11);
+  RmtModel b = CreateRandomModel(config, SpecialTokens{}, 11);
+  RmtModel c = CreateRandomModel(config, SpecialTokens{}, 12);
+  const auto& wa = a->classifier->weight;
+  EXPECT_TRUE(torch::equal(wa, b->classifier->weight));
+  EXPECT_FALSE(torch::equal(wa, c->classifier->weight));
+}
+
+TEST_F(ModelDirectoryTest, RefusesMissingDirectory) {
+  EXPECT_EQ(LoadModelDirectory(Path("nope")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ModelDirectoryTest, RefusesMissingTensor) {
+  RewriteWeights([](auto& tensors) { tensors.erase("bert.pooler.dense.bias"); });
+  EXPECT_THAT(LoadStatus().message(),
+              AllOf(HasSubstr("model.safetensors"),
+                    HasSubstr("missing tensor \"bert.pooler.dense.bias\"")));
+}
+
+TEST_F(ModelDirectoryTest, RefusesWrongShape) {
+  RewriteWeights([](auto& tensors) {
+    tensors["classifier.weight"] = torch::zeros({3, 32});
+  });
+  absl::Status status = LoadStatus();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr("classifier.weight"), HasSubstr("shape")));
+}
+
+TEST_F(ModelDirectoryTest, RefusesIntegerWeights) {
+  RewriteWeights([](auto& tensors) {
+    tensors["classifier.bias"] = torch::zeros({5}, torch::kLong);
+  });
+  EXPECT_THAT(LoadStatus().message(),
+              AllOf(HasSubstr("classifier.bias"), HasSubstr("I64")));
+}
+
+TEST_F(ModelDirectoryTest, AcceptsHalfPrecisionWeights) {
+  RewriteWeights([](auto& tensors) {
+    for (auto& [name, tensor] : tensors) tensor = tensor.to(torch::kBFloat16);
+  });
+  EXPECT_TRUE(LoadStatus().ok()) << LoadStatus();
+}
+
+TEST_F(ModelDirectoryTest, RefusesUnexpectedTensorButIgnoresPositionIds) {
+  RewriteWeights([](auto& tensors) {
+    tensors["bert.embeddings.position_ids"] = torch::arange(64).unsqueeze(0);
+  });
+  EXPECT_TRUE(LoadStatus().ok()) << LoadStatus();
+  RewriteWeights([](auto& tensors) { tensors["extra.weight"] = torch::zeros({2}); });
+  EXPECT_THAT(LoadStatus().message(), HasSubstr("unexpected tensor \"extra.weight\""));
+}
+
+TEST_F(ModelDirectoryTest, RefusesTruncatedWeights) {
+  const auto size = fs::file_size(Path("model.safetensors"));
+  fs::resize_file(Path("model.safetensors"), size - 100);
+  absl::Status status = LoadStatus();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("model.safetensors"));
+}
+
+TEST_F(ModelDirectoryTest, RefusesVocabularyOfTheWrongSize) {
+  std::ofstream(Path("vocab.txt"), std::ios::app) << "extraword\n";
+  EXPECT_THAT(LoadStatus().message(),
+              AllOf(HasSubstr("vocab.txt"), HasSubstr("vocab_size")));
+}
+
+TEST_F(ModelDirectoryTest, RefusesUnknownActivation) {
+  std::ifstream in(Path("config.json"));
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  const auto at = text.find("\"gelu\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 6, "\"swishy\"");
+  std::ofstream(Path("config.json"), std::ios::trunc) << text;
+  EXPECT_THAT(LoadStatus().message(),
+              AllOf(HasSubstr("config.json"), HasSubstr("swishy")));
+}
+
+TEST_F(ModelDirectoryTest, RefusesMissingFiles) {
+  fs::remove(Path("vocab.txt"));
+  EXPECT_THAT(LoadStatus().message(), HasSubstr("vocab.txt"));
+  SetUp();
+  fs::remove(Path("model.safetensors"));
+  EXPECT_THAT(LoadStatus().message(), HasSubstr("model.safetensors"));
+}
+
+}  // namespace
+}  // namespace rmt

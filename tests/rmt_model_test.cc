@@ -1,0 +1,213 @@
+// The RMT core against the independent Python reference (golden fixtures),
+// plus the properties batching and training rely on.
+#include "model/rmt_model.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "model/model_directory.h"
+#include "model/safetensors.h"
+#include "model/torch_interop.h"
+#include "tests/tiny_model.h"
+
+namespace rmt {
+namespace {
+
+namespace fs = std::filesystem;
+using ::rmt::testing::RandomTokens;
+using ::rmt::testing::RelativeError;
+using ::rmt::testing::TinyConfig;
+using ::rmt::testing::TinyModel;
+using ::testing::HasSubstr;
+
+constexpr double kGoldenTolerance = 1e-5;
+
+std::string GoldenDir(const std::string& mode) {
+  return absl::StrCat(RMT_SOURCE_DIR, "/tests/golden/", mode);
+}
+
+torch::Tensor Expected(const SafetensorsFile& file, const std::string& name) {
+  auto view = file.Get(name);
+  EXPECT_TRUE(view.ok()) << view.status();
+  auto tensor = TensorFromView(*view);
+  EXPECT_TRUE(tensor.ok()) << tensor.status();
+  return *tensor;
+}
+
+std::vector<int32_t> Ids(const torch::Tensor& tensor) {
+  torch::Tensor ids = tensor.to(torch::kInt).contiguous();
+  return std::vector<int32_t>(ids.data_ptr<int32_t>(),
+                              ids.data_ptr<int32_t>() + ids.numel());
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto bundle = LoadModelDirectory(GoldenDir(GetParam()) + "/model");
+    ASSERT_TRUE(bundle.ok()) << bundle.status();
+    bundle_ = *bundle;
+    auto expected =
+        SafetensorsFile::Open(GoldenDir(GetParam()) + "/expected.safetensors");
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    expected_ = std::move(*expected);
+    batch_ = Expected(*expected_, "memory.0").size(0);
+    while (expected_->tensors().count(absl::StrCat("memory.", segments_))) {
+      ++segments_;
+    }
+    ASSERT_GE(segments_, 2);
+  }
+
+  std::vector<int32_t> Tokens(int64_t segment, int64_t sample) const {
+    return Ids(Expected(*expected_,
+                        absl::StrCat("tokens.", segment, ".", sample)));
+  }
+
+  std::shared_ptr<ModelBundle> bundle_;
+  std::unique_ptr<SafetensorsFile> expected_;
+  int64_t batch_ = 0;
+  int64_t segments_ = 0;
+};
+
+TEST_P(GoldenTest, InitialMemoryIsTheLastEmbeddingRows) {
+  torch::NoGradGuard no_grad;
+  EXPECT_LT(RelativeError(bundle_->model->InitMemory(1)[0],
+                          Expected(*expected_, "init_memory")),
+            kGoldenTolerance);
+}
+
+// The whole batch at once, padded to its longest segment: padding and
+// batching must not change any sample's numbers.
+TEST_P(GoldenTest, BatchedMemoriesAndLogitsMatchReference) {
+  torch::NoGradGuard no_grad;
+  RmtModel& model = bundle_->model;
+  torch::Tensor memory = model->InitMemory(batch_);
+  for (int64_t s = 0; s < segments_; ++s) {
+    std::vector<std::vector<int32_t>> segment;
+    for (int64_t b = 0; b < batch_; ++b) segment.push_back(Tokens(s, b));
+    memory = model->Step(memory, model->MakeBatch(segment));
+    EXPECT_LT(RelativeError(memory, Expected(*expected_,
+                                             absl::StrCat("memory.", s))),
+              kGoldenTolerance)
+        << "after segment " << s;
+  }
+  std::vector<std::vector<int32_t>> questions;
+  for (int64_t b = 0; b < batch_; ++b) {
+    questions.push_back(
+        Ids(Expected(*expected_, absl::StrCat("question.", b))));
+  }
+  torch::Tensor logits = model->Answer(memory, model->MakeBatch(questions));
+  EXPECT_LT(RelativeError(logits, Expected(*expected_, "logits")),
+            kGoldenTolerance);
+}
+
+// One sample at a time, padded to the full segment length (the fixed shape
+// a CUDA graph would use).
+TEST_P(GoldenTest, EachSampleAloneWithFixedPaddingMatchesReference) {
+  torch::NoGradGuard no_grad;
+  RmtModel& model = bundle_->model;
+  const int64_t full_length = model->config().segment_length();
+  for (int64_t b = 0; b < batch_; ++b) {
+    torch::Tensor memory = model->InitMemory(1);
+    for (int64_t s = 0; s < segments_; ++s) {
+      memory = model->Step(memory, model->MakeBatch({Tokens(s, b)}, full_length));
+      torch::Tensor expected =
+          Expected(*expected_, absl::StrCat("memory.", s))[b];
+      EXPECT_LT(RelativeError(memory[0], expected), kGoldenTolerance)
+          << "sample " << b << " segment " << s;
+    }
+  }
+}
+
+// A check that the fixture is sensitive: a wrong memory gives wrong logits.
+TEST_P(GoldenTest, WrongMemoryDoesNotMatch) {
+  torch::NoGradGuard no_grad;
+  RmtModel& model = bundle_->model;
+  std::vector<std::vector<int32_t>> questions;
+  for (int64_t b = 0; b < batch_; ++b) {
+    questions.push_back(
+        Ids(Expected(*expected_, absl::StrCat("question.", b))));
+  }
+  torch::Tensor logits =
+      model->Answer(model->InitMemory(batch_), model->MakeBatch(questions));
+  EXPECT_GT(RelativeError(logits, Expected(*expected_, "logits")), 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothAttentionModes, GoldenTest,
+                         ::testing::Values("full", "bottleneck"));
+
+TEST(RmtModelTest, BottleneckDiffersFromFullAttention) {
+  torch::NoGradGuard no_grad;
+  RmtModel full = TinyModel(3, MemoryAttention::kFull);
+  RmtModel bottleneck = TinyModel(3, MemoryAttention::kBottleneck);
+  std::mt19937 rng(1);
+  SegmentBatch batch = full->MakeBatch({RandomTokens(rng, 10, full->config())});
+  EXPECT_GT(RelativeError(full->Step(full->InitMemory(1), batch),
+                          bottleneck->Step(bottleneck->InitMemory(1), batch)),
+            1e-3);
+}
+
+TEST(RmtModelTest, LayoutIsClsMemorySepTokensSepPad) {
+  RmtModel model = TinyModel();
+  const auto& config = model->config();
+  const int64_t m = config.rmt.num_mem_tokens;
+  SegmentBatch batch = model->MakeBatch({{10, 11, 12}, {20}});
+  ASSERT_EQ(batch.input_ids.size(1), 3 + m + 3);
+  auto ids = batch.input_ids.accessor<int64_t, 2>();
+  auto valid = batch.attention_mask.accessor<bool, 2>();
+  const SpecialTokens special;
+  EXPECT_EQ(ids[0][0], special.cls);
+  EXPECT_EQ(ids[0][1], config.vocab_size - m);
+  EXPECT_EQ(ids[0][m + 1], special.sep);
+  EXPECT_EQ(ids[0][m + 2], 10);
+  EXPECT_EQ(ids[0][m + 5], special.sep);
+  EXPECT_EQ(ids[1][m + 2], 20);
+  EXPECT_EQ(ids[1][m + 3], special.sep);
+  EXPECT_EQ(ids[1][m + 4], special.pad);
+  EXPECT_TRUE(valid[1][m + 3]);
+  EXPECT_FALSE(valid[1][m + 4]);
+}
+
+// Training backpropagates through whole documents: the answer's loss must
+// reach the embedding of a token seen only in the first of three segments.
+TEST(RmtModelTest, GradientsFlowThroughAllSegments) {
+  RmtModel model = TinyModel();
+  model->train();
+  const int32_t first_only = 42;
+  std::vector<std::vector<int32_t>> document = {
+      {first_only, 5, 6}, {7, 8, 9, 10}, {11, 12}};
+  torch::Tensor memory = model->InitMemory(1);
+  for (const auto& segment : document) {
+    memory = model->Step(memory, model->MakeBatch({segment}));
+  }
+  torch::Tensor logits = model->Answer(memory, model->MakeBatch({{13, 14}}));
+  torch::nn::functional::cross_entropy(logits, torch::tensor({1L})).backward();
+  torch::Tensor grad = model->bert->embeddings->word_embeddings->weight.grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad[first_only].abs().sum().item<double>(), 0.0);
+  const int64_t v = model->config().vocab_size;
+  // The learned initial memory is trained too.
+  EXPECT_GT(grad[v - 1].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(grad[60].abs().sum().item<double>(), 0.0);  // a token never used
+}
+
+TEST(RmtModelTest, ValidateSegmentRefusesBadInput) {
+  const ModelConfig config = TinyConfig();
+  EXPECT_TRUE(ValidateSegment(config, {5, 6}).ok());
+  EXPECT_EQ(ValidateSegment(config, {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      ValidateSegment(config, std::vector<int32_t>(config.rmt.segment_size + 1, 5))
+          .message(),
+      HasSubstr("at most"));
+  EXPECT_THAT(ValidateSegment(config, {5, -1}).message(), HasSubstr("index 1"));
+  EXPECT_EQ(ValidateSegment(config, {int32_t(config.content_vocab_size())})
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace rmt
