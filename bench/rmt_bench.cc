@@ -26,12 +26,15 @@
 #include "model/model_directory.h"
 #include "model/torch_interop.h"
 
-ABSL_FLAG(std::vector<std::string>, configs, {"small", "base"},
+ABSL_FLAG(std::vector<std::string>, configs,
+          std::vector<std::string>({"small", "base"}),
           "Model sizes: small (4 layers, hidden 256, 128-token segments) "
           "and/or base (BERT-base: 12 layers, hidden 768, 499-token segments).");
-ABSL_FLAG(std::vector<std::string>, batches, {"1", "2", "4", "8", "16"},
+ABSL_FLAG(std::vector<std::string>, batches,
+          std::vector<std::string>({"1", "2", "4", "8", "16"}),
           "Batch sizes for the step table.");
-ABSL_FLAG(std::vector<std::string>, sessions, {"1", "4", "16"},
+ABSL_FLAG(std::vector<std::string>, sessions,
+          std::vector<std::string>({"1", "4", "16"}),
           "Concurrent sessions for the engine table.");
 ABSL_FLAG(double, min_seconds, 2.0, "Least time spent per measurement.");
 ABSL_FLAG(int, segments_per_session, 4, "Segments each engine session sends.");

@@ -390,6 +390,9 @@ class Engine::Impl {
         counters_.queue_wait += wait;
       }
     }
+    // Report before completing, so metrics already count work a caller sees
+    // finished.
+    if (observer_ != nullptr) observer_->OnBatch(report);
     for (size_t i = 0; i < batch.size(); ++i) {
       WorkItem& item = batch[i].item;
       if (item.is_question) {
@@ -399,7 +402,6 @@ class Engine::Impl {
         item.on_segment(status);
       }
     }
-    if (observer_ != nullptr) observer_->OnBatch(report);
   }
 
   // Constant after construction.

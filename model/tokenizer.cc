@@ -136,10 +136,9 @@ std::u32string Nfc(const std::u32string& text) {
   const std::u32string decomposed = Nfd(text);
   std::vector<utf8proc_int32_t> buffer(decomposed.begin(), decomposed.end());
   // STABLE keeps composition exclusions decomposed, as NFC requires.
-  const utf8proc_ssize_t n =
-      utf8proc_normalize_utf32(buffer.data(), buffer.size(),
-                               static_cast<utf8proc_option_t>(
-                                   UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  const utf8proc_ssize_t n = utf8proc_normalize_utf32(
+      buffer.data(), buffer.size(),
+      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
   if (n < 0) return decomposed;
   return std::u32string(buffer.begin(), buffer.begin() + n);
 }
@@ -155,9 +154,9 @@ const std::vector<char32_t>& StarterSeconds() {
       if (c >= 0xD800 && c <= 0xDFFF) continue;
       const bool hangul = c >= 0xAC00 && c <= 0xD7A3;
       if (!hangul && Property(c).decomp_seqindex == UINT16_MAX) continue;
-      const utf8proc_ssize_t n = utf8proc_decompose_char(
-          static_cast<utf8proc_int32_t>(c), buffer, 8, UTF8PROC_DECOMPOSE,
-          nullptr);
+      const utf8proc_ssize_t n =
+          utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 8,
+                                  UTF8PROC_DECOMPOSE, nullptr);
       if (n >= 2 && n <= 8 && CombiningClass(buffer[n - 1]) == 0) {
         result->push_back(buffer[n - 1]);
       }
@@ -186,7 +185,9 @@ bool IsSafeStart(char32_t c) {
 // Strict UTF-8 (RFC 3629): no overlong forms, surrogates or values past
 // U+10FFFF.
 
-int SequenceLength(uint8_t lead) { return lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
+int SequenceLength(uint8_t lead) {
+  return lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+}
 
 // Why `lead` cannot start a sequence; nullptr when it can (ASCII included).
 const char* LeadError(uint8_t lead) {
@@ -209,7 +210,9 @@ const char* ContinuationError(uint8_t lead, size_t index, uint8_t byte) {
 
 char32_t DecodeSequence(std::string_view bytes) {
   const uint8_t lead = static_cast<uint8_t>(bytes[0]);
-  char32_t c = lead & (bytes.size() == 2 ? 0x1F : bytes.size() == 3 ? 0x0F : 0x07);
+  char32_t c = lead & (bytes.size() == 2   ? 0x1F
+                       : bytes.size() == 3 ? 0x0F
+                                           : 0x07);
   for (size_t i = 1; i < bytes.size(); ++i) {
     c = (c << 6) | (static_cast<uint8_t>(bytes[i]) & 0x3F);
   }
@@ -238,21 +241,10 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 void AppendUtf8(char32_t c, std::string* out) {
-  if (c < 0x80) {
-    out->push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
+  utf8proc_uint8_t bytes[4];
+  const utf8proc_ssize_t n =
+      utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), bytes);
+  out->append(reinterpret_cast<const char*>(bytes), n);
 }
 
 int CountCodePoints(std::string_view utf8) {
@@ -344,10 +336,10 @@ class Machine {
     if (carry_.failed) return FailedStream();
     if (!carry_.partial.empty()) {
       carry_.failed = true;
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid UTF-8 at byte offset ",
-          carry_.offset - carry_.partial.size(),
-          ": text ends inside a UTF-8 sequence"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid UTF-8 at byte offset ",
+                       carry_.offset - carry_.partial.size(),
+                       ": text ends inside a UTF-8 sequence"));
     }
     FlushSegment();
     EndWord();
@@ -497,8 +489,16 @@ bool IsIncompleteSequence(std::string_view bytes) {
   return true;
 }
 
-absl::Status VocabError(std::string_view source, std::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(source, ": ", message));
+// Debian's abseil has its own absl::string_view
+// (ABSL_OPTION_USE_STD_STRING_VIEW 0), which absl::StrCat and absl's string
+// hashing cannot take from a std::string_view; this bridges the two.
+absl::string_view Absl(std::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
+
+absl::Status SourceError(std::string_view source, std::string_view message) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(Absl(source), ": ", Absl(message)));
 }
 
 }  // namespace
@@ -513,7 +513,7 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::Load(
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
-  if (text.empty()) return VocabError(path, "empty vocabulary file");
+  if (text.empty()) return SourceError(path, "empty vocabulary file");
   std::vector<std::string> tokens;
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
@@ -528,9 +528,9 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::Load(
 
 absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokens(
     std::vector<std::string> tokens, std::string_view source) {
-  if (tokens.empty()) return VocabError(source, "empty vocabulary");
+  if (tokens.empty()) return SourceError(source, "empty vocabulary");
   if (tokens.size() > static_cast<size_t>(INT32_MAX)) {
-    return VocabError(source, "more than 2^31 - 1 tokens");
+    return SourceError(source, "more than 2^31 - 1 tokens");
   }
   std::shared_ptr<Vocabulary> vocab(new Vocabulary());
   vocab->ids_.reserve(tokens.size());
@@ -539,18 +539,18 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokens(
     // Save writes one token per line, so these must survive a reload.
     if (token.find('\n') != std::string::npos ||
         (!token.empty() && token.back() == '\r')) {
-      return VocabError(source, absl::StrCat("line ", i + 1,
-                                             ": token contains a line break"));
+      return SourceError(source, absl::StrCat("line ", i + 1,
+                                              ": token contains a line break"));
     }
     if (!IsValidUtf8(token)) {
-      return VocabError(source,
-                        absl::StrCat("line ", i + 1, ": token is not UTF-8"));
+      return SourceError(source,
+                         absl::StrCat("line ", i + 1, ": token is not UTF-8"));
     }
     auto [it, inserted] = vocab->ids_.emplace(token, static_cast<int32_t>(i));
     if (!inserted) {
-      return VocabError(source,
-                        absl::StrCat("duplicate token \"", token, "\" on lines ",
-                                     it->second + 1, " and ", i + 1));
+      return SourceError(
+          source, absl::StrCat("duplicate token \"", token, "\" on lines ",
+                               it->second + 1, " and ", i + 1));
     }
   }
   std::vector<std::string> missing;
@@ -567,15 +567,15 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokens(
   special("[PAD]", &vocab->pad_id_);
   special("[UNK]", &vocab->unk_id_);
   if (!missing.empty()) {
-    return VocabError(source, absl::StrCat("missing special tokens ",
-                                           absl::StrJoin(missing, ", ")));
+    return SourceError(source, absl::StrCat("missing special tokens ",
+                                            absl::StrJoin(missing, ", ")));
   }
   vocab->tokens_ = std::move(tokens);
   return std::shared_ptr<const Vocabulary>(std::move(vocab));
 }
 
 int32_t Vocabulary::Find(std::string_view token) const {
-  auto it = ids_.find(token);
+  auto it = ids_.find(Absl(token));
   return it == ids_.end() ? -1 : it->second;
 }
 
@@ -594,13 +594,14 @@ absl::StatusOr<TokenizerOptions> TokenizerOptions::FromJson(
     std::string_view json_text, std::string_view source) {
   const Json root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded() || !root.is_object()) {
-    return VocabError(source, "not a JSON object");
+    return SourceError(source, "not a JSON object");
   }
   auto read_bool = [&](const char* key, bool* value) -> absl::Status {
     auto it = root.find(key);
     if (it == root.end()) return absl::OkStatus();
     if (!it->is_boolean()) {
-      return VocabError(source, absl::StrCat("\"", key, "\" must be a boolean"));
+      return SourceError(source,
+                         absl::StrCat("\"", key, "\" must be a boolean"));
     }
     *value = it->get<bool>();
     return absl::OkStatus();
@@ -621,8 +622,8 @@ absl::StatusOr<TokenizerOptions> TokenizerOptions::FromJson(
     bool enabled = true;
     RETURN_IF_ERROR(read_bool(key, &enabled));
     if (!enabled) {
-      return VocabError(source,
-                        absl::StrCat("\"", key, "\": false is not supported"));
+      return SourceError(source,
+                         absl::StrCat("\"", key, "\": false is not supported"));
     }
   }
   return options;
@@ -757,7 +758,7 @@ std::string StreamingTokenizer::SaveState() const {
 absl::Status StreamingTokenizer::RestoreState(std::string_view state) {
   auto invalid = [](std::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid tokenizer state: ", why));
+        absl::StrCat("invalid tokenizer state: ", Absl(why)));
   };
   if (state.substr(0, kStateMagic.size()) != kStateMagic) {
     return invalid("bad magic");
@@ -802,11 +803,13 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> LoadTokenizer(
   if (fs::exists(config_path, error)) {
     std::ifstream in(config_path, std::ios::binary);
     if (!in) {
-      return absl::NotFoundError(absl::StrCat(config_path, ": cannot open file"));
+      return absl::NotFoundError(
+          absl::StrCat(config_path, ": cannot open file"));
     }
     std::stringstream buffer;
     buffer << in.rdbuf();
-    ASSIGN_OR_RETURN(options, TokenizerOptions::FromJson(buffer.str(), config_path));
+    ASSIGN_OR_RETURN(options,
+                     TokenizerOptions::FromJson(buffer.str(), config_path));
   }
   return std::make_unique<WordPieceTokenizer>(std::move(vocab), options);
 }

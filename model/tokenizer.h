@@ -1,10 +1,15 @@
 // BERT WordPiece tokenization, compatible with Hugging Face BertTokenizer.
 //
-// Text is cleaned (control characters dropped, whitespace normalised), CJK
-// characters and punctuation become tokens of their own, words are optionally
-// lower-cased and stripped of accents, and each word is split greedily into
-// the longest vocabulary pieces ("un", "##aff", "##able"). A word longer than
-// max_input_chars_per_word characters, or one with no split, is [UNK].
+// Text is cleaned (control characters dropped, whitespace normalised) and
+// NFC-normalised; CJK characters and punctuation become tokens of their own;
+// words are optionally lower-cased and stripped of accents, and each word is
+// split greedily into the longest vocabulary pieces ("un", "##aff", "##able").
+// A word longer than max_input_chars_per_word characters, or one with no
+// split, is [UNK].
+//
+// Unlike Hugging Face, lower-casing is per code point (Python's final sigma
+// and U+0130 are not special), and "[SEP]" written in the text is plain text,
+// so user text cannot inject special tokens.
 //
 //   ASSIGN_OR_RETURN(auto vocab, Vocabulary::Load("vocab.txt"));
 //   WordPieceTokenizer tokenizer(vocab, TokenizerOptions{});

@@ -165,7 +165,14 @@ INSTANTIATE_TEST_SUITE_P(
                       PropertyCase{8, 2000, 64, 0},
                       // Fewer device rows than sessions: memories move to host
                       // memory and back between batches.
-                      PropertyCase{4, 500, 5, 12}));
+                      PropertyCase{4, 500, 5, 12}),
+    [](const ::testing::TestParamInfo<PropertyCase>& info) {
+      const PropertyCase& p = info.param;
+      return "batch" + std::to_string(p.max_batch) + "_delay" +
+             std::to_string(p.delay_us) + "us_device" +
+             std::to_string(p.device_slots) + "_host" +
+             std::to_string(p.host_slots);
+    });
 
 TEST(EngineTest, NeverTwoSegmentsOfOneSessionInABatch) {
   RmtModel model = TinyModel();
@@ -284,7 +291,9 @@ TEST(EngineTest, FullEngineRefusesNewSlots) {
 
 TEST(EngineTest, MemoryRoundTripsThroughHostTensor) {
   RmtModel model = TinyModel();
-  auto engine = MakeEngine(model, EngineOptions{});
+  EngineOptions options;
+  options.host_slots = 4;
+  auto engine = MakeEngine(model, options);
   SlotId a = *engine->OpenSlot();
   ASSERT_TRUE(engine->SubmitSegment(a, {5, 6, 7}).get().ok());
   auto saved = engine->ReadMemory(a);

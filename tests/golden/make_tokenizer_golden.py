@@ -8,7 +8,9 @@ Hugging Face's (slow, Python) BertTokenizer rather than by importing it:
     1. clean: drop U+0000, U+FFFD and control characters (any "C*" category
        except \\t \\n \\r); map whitespace (" ", \\t, \\n, \\r, Zs) to " ".
     2. put spaces around CJK ideographs (tokenize_chinese_chars).
-    3. NFC-normalise the whole text.
+    3. NFC-normalise the whole text (added in transformers PR #22280, 2023;
+       BertTokenizerFast and older releases skip it, which only matters for
+       decomposed text whose accents are kept).
     4. split with str.split() (which also splits on U+2028 / U+2029).
     5. per word: lower() if do_lower_case; if strip_accents (None follows
        do_lower_case) NFD and drop category Mn; split off every punctuation
@@ -154,7 +156,7 @@ def build_vocab():
         "\u00e5ngstr\u00f6m", "r\u00e9sum\u00e9", "qu\u00e9", "s\u00ed",
         "\u00e9", "##\u00e9", "\u00ef", "##\u00ef", "\u00e5", "##\u00e5",
         "\u00f6", "##\u00f6", "\u00fc", "##\u00fc", "\u00f1", "##\u00f1",
-        "\u00c5", "##\u0301",
+        "\u00c5", "##\u0301", "\u1ead",
         # CJK (U+8C48 is the NFC of the compatibility ideograph U+F900).
         "\u4e2d", "\u6587", "\u65e5", "\u672c", "\u8a9e", "\u6211", "\u7231",
         "\u4f60", "\u597d", "\u4e16", "\u754c", "\u8c48",
@@ -198,7 +200,7 @@ TEXTS = [
     "\u6211\u7231\u4f60 \u4e2d\u6587 text mixed\u4e2d\u6587and "
     "English\u65e5\u672c\u8a9e",
     "\u4f60\u597d\uff0c\u4e16\u754c\u3002\u3001",
-    "\uf900 \U00020000x\u9fff",
+    "a\uf900b \U00020000x\u9fff",
     # Control characters, CRLF, tabs, line and paragraph separators.
     "a\x00b\x07c\x1bd\x7fe\x85f",
     "line1\r\nline2\tcol\r\n\n",
@@ -225,6 +227,8 @@ TEXTS = [
     # Combining marks: on their own, composing with punctuation, many.
     " \u0301abc \u0301",
     "x=\u0338y a<\u0338b \u2260 \u226e",
+    # Marks out of canonical order: NFC sorts them before composing.
+    "\u1ea1\u0302 a\u0302\u0323 a\u0323\u0302 \u00e2\u0323",
     "z" + "\u0301" * 30 + "a",
     "e" + "\u0301\u0300" * 250 + " ok",
     # Scripts whose NFC composes starters: Hangul, Bengali; Greek.
