@@ -7,6 +7,7 @@
 //          run (the ratio is what the scheduler costs or saves).
 //
 //   rmt-bench --configs=small,base --batches=1,2,4,8
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -37,9 +38,13 @@ ABSL_FLAG(std::vector<std::string>, sessions,
           std::vector<std::string>({"1", "4", "16"}),
           "Concurrent sessions for the engine table.");
 ABSL_FLAG(double, min_seconds, 2.0, "Least time spent per measurement.");
-ABSL_FLAG(int, segments_per_session, 4, "Segments each engine session sends.");
+ABSL_FLAG(int, segments_per_session, 2,
+          "Least segments each engine session sends (more to fill "
+          "--min_seconds).");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
-ABSL_FLAG(int, threads, 0, "Torch intra-op threads (0: torch's default).");
+ABSL_FLAG(int, threads, 0,
+          "Torch intra-op threads for both the raw step and the engine "
+          "(0: one per hardware thread).");
 
 namespace rmt {
 namespace {
@@ -95,20 +100,28 @@ void Synchronize(torch::Device device) {
 
 // Seconds per batched step of `batch` full segments (median-free mean over
 // at least min_seconds, after one warm-up step).
-double TimeStep(RmtModel& model, int batch, torch::Device device) {
+double TimeStepOnThisThread(RmtModel& model, int batch, torch::Device device) {
   torch::NoGradGuard no_grad;
   std::mt19937 rng(batch);
   std::vector<std::vector<int32_t>> segments;
   for (int b = 0; b < batch; ++b) segments.push_back(FullSegment(rng, model->config()));
   torch::Tensor memory = model->InitMemory(batch).clone();
-  memory = model->Step(memory, model->MakeBatch(segments));  // warm-up
-  Synchronize(device);
+  // Warm up for a while, not one step: the first runs on a cold thread pool
+  // and allocator measured up to 1.7x slower here.
+  const auto warm_until = Clock::now() + std::chrono::milliseconds(500);
+  do {
+    memory = model->Step(memory, model->MakeBatch(segments)).clone();
+    Synchronize(device);
+  } while (Clock::now() < warm_until);
   const double min_seconds = absl::GetFlag(FLAGS_min_seconds);
   int steps = 0;
   const auto start = Clock::now();
   double elapsed = 0;
   do {
-    memory = model->Step(memory, model->MakeBatch(segments));
+    // A copy, as the engine writes memories to its pool: keeping a view would
+    // keep the whole (B, T, d) output alive and change the allocator's
+    // behaviour, not the model's cost.
+    memory = model->Step(memory, model->MakeBatch(segments)).clone();
     Synchronize(device);
     ++steps;
     elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -116,19 +129,37 @@ double TimeStep(RmtModel& model, int batch, torch::Device device) {
   return elapsed / steps;
 }
 
+// Runs on a fresh thread with the engine's thread settings, so the raw step
+// and the engine's scheduler thread are measured alike.
+double TimeStep(RmtModel& model, int batch, torch::Device device) {
+  const int threads = at::get_num_threads();
+  double seconds = 0;
+  std::thread runner([&] {
+    at::set_num_threads(threads);
+    seconds = TimeStepOnThisThread(model, batch, device);
+  });
+  runner.join();
+  return seconds;
+}
+
 // Tokens/s of `sessions` sessions each streaming its segments through the
 // engine from its own thread.
-double EngineTokensPerSecond(RmtModel& model, int sessions) {
+double EngineTokensPerSecond(RmtModel& model, int sessions,
+                             double raw_step_seconds) {
   EngineOptions options;
   options.max_batch = sessions;
   options.max_queue_delay = absl::Milliseconds(2);
   options.device_slots = sessions;
+  options.intra_op_threads = at::get_num_threads();
   auto engine = Engine::Create(model.ptr(), options);
   if (!engine.ok()) {
     std::cerr << engine.status() << "\n";
     return 0;
   }
-  const int per_session = absl::GetFlag(FLAGS_segments_per_session);
+  // Enough segments for about min_seconds of work at the raw step's speed.
+  const int per_session = std::max(
+      absl::GetFlag(FLAGS_segments_per_session),
+      static_cast<int>(absl::GetFlag(FLAGS_min_seconds) / raw_step_seconds) + 1);
   std::vector<SlotId> slots;
   for (int s = 0; s < sessions; ++s) slots.push_back(*(*engine)->OpenSlot());
   // One warm-up segment each, so allocation and first-touch costs stay out.
@@ -155,6 +186,11 @@ double EngineTokensPerSecond(RmtModel& model, int sessions) {
   }
   for (auto& c : clients) c.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const EngineCounters counters = (*engine)->Counters();
+  std::fprintf(stderr, "engine: %lld batches, %lld rows, %lld failed, compute %.3f s\n",
+               (long long)counters.batches, (long long)counters.rows,
+               (long long)counters.failed_batches,
+               absl::ToDoubleSeconds(counters.compute));
   return double(sessions) * per_session * model->config().rmt.segment_size / seconds;
 }
 
@@ -165,7 +201,11 @@ std::vector<int> Ints(const std::vector<std::string>& values) {
 }
 
 int Main() {
-  if (absl::GetFlag(FLAGS_threads) > 0) at::set_num_threads(absl::GetFlag(FLAGS_threads));
+  // The same thread count for the raw step (this thread) and the engine's
+  // scheduler thread, or the comparison measures thread settings.
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(threads);
   auto device = ParseDevice(absl::GetFlag(FLAGS_device));
   if (!device.ok()) {
     std::cerr << device.status() << "\n";
@@ -199,11 +239,12 @@ int Main() {
     std::printf("\n| sessions | engine tokens/s | raw step tokens/s (batch = sessions) | engine / raw |\n");
     std::printf("|---:|---:|---:|---:|\n");
     for (int sessions : Ints(absl::GetFlag(FLAGS_sessions))) {
-      const double engine_tps = EngineTokensPerSecond(model, sessions);
-      double raw = step_tokens_per_second.count(sessions)
-                       ? step_tokens_per_second[sessions]
-                       : sessions * config.rmt.segment_size /
-                             TimeStep(model, sessions, *device);
+      const double raw = step_tokens_per_second.count(sessions)
+                             ? step_tokens_per_second[sessions]
+                             : sessions * config.rmt.segment_size /
+                                   TimeStep(model, sessions, *device);
+      const double engine_tps = EngineTokensPerSecond(
+          model, sessions, sessions * config.rmt.segment_size / raw);
       std::printf("| %d | %.0f | %.0f | %.2f |\n", sessions, engine_tps, raw,
                   engine_tps / raw);
       std::fflush(stdout);

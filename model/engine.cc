@@ -252,6 +252,9 @@ class Engine::Impl {
   }
 
   void Loop() {
+    if (options_.intra_op_threads > 0) {
+      at::set_num_threads(options_.intra_op_threads);
+    }
     while (true) {
       std::vector<Row> batch;
       {
@@ -428,6 +431,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
   if (model == nullptr) return absl::InvalidArgumentError("no model");
   if (options.max_batch < 1) {
     return absl::InvalidArgumentError("max_batch must be at least 1");
+  }
+  if (options.intra_op_threads < 0) {
+    return absl::InvalidArgumentError("intra_op_threads must not be negative");
   }
   if (options.max_queue_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("max_queue_delay must not be negative");

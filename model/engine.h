@@ -46,6 +46,10 @@ struct EngineOptions {
   // memory when the device rows run out.
   int64_t device_slots = 4096;
   int64_t host_slots = 0;
+  // Intra-op threads of the scheduler thread's forward passes; 0 keeps
+  // torch's default for a new thread. (With OpenMP the count is per calling
+  // thread, so it must be set on the scheduler thread itself.)
+  int intra_op_threads = 0;
 };
 
 struct ScoredLabel {

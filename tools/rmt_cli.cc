@@ -7,12 +7,14 @@
 //
 // Without --model it creates a small randomly initialised model and says
 // plainly that its answers mean nothing.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -108,6 +110,9 @@ absl::Status Run() {
   EngineOptions engine_options;
   engine_options.max_batch = 1;
   engine_options.device_slots = 1;
+  // Torch's default for a new thread may be one core; use them all.
+  engine_options.intra_op_threads =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ASSIGN_OR_RETURN(auto engine,
                    Engine::Create(bundle->model.ptr(), engine_options));
   ASSIGN_OR_RETURN(SlotId slot, engine->OpenSlot());
