@@ -24,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "model/engine.h"
+#include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/torch_interop.h"
 
@@ -42,6 +43,9 @@ ABSL_FLAG(int, segments_per_session, 2,
           "Least segments each engine session sends (more to fill "
           "--min_seconds).");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(bool, tune_malloc, true,
+          "Keep large buffers mapped between steps (KeepTensorBuffersMapped); "
+          "false measures glibc's defaults.");
 ABSL_FLAG(int, threads, 0,
           "Torch intra-op threads for both the raw step and the engine "
           "(0: one per hardware thread).");
@@ -211,8 +215,9 @@ int Main() {
     std::cerr << device.status() << "\n";
     return 1;
   }
-  std::printf("device: %s, torch threads: %d, torch %s\n", device->str().c_str(),
-              at::get_num_threads(), TORCH_VERSION);
+  std::printf("device: %s, torch threads: %d, torch %s, tuned malloc: %s\n",
+              device->str().c_str(), at::get_num_threads(), TORCH_VERSION,
+              absl::GetFlag(FLAGS_tune_malloc) ? "yes" : "no");
   for (const std::string& name : absl::GetFlag(FLAGS_configs)) {
     ModelConfig config = BenchConfig(name);
     RmtModel model = CreateRandomModel(config, SpecialTokens{}, 1);
@@ -258,5 +263,6 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_tune_malloc)) rmt::KeepTensorBuffersMapped();
   return rmt::Main();
 }

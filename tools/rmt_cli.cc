@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "model/engine.h"
+#include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/segmenter.h"
 #include "model/status_macros.h"
@@ -179,6 +180,7 @@ int main(int argc, char** argv) {
       "Answers a question about a text file with an RMT model.\n"
       "  rmt-cli --model DIR --doc FILE --question \"...\"");
   absl::ParseCommandLine(argc, argv);
+  rmt::KeepTensorBuffersMapped();
   absl::Status status = rmt::Run();
   if (!status.ok()) {
     std::cerr << "rmt-cli: " << status << "\n";
