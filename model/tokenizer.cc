@@ -289,12 +289,16 @@ size_t SegmentLimit(const TokenizerOptions& options) {
 
 class Machine {
  public:
+  // With `words`, completed words are collected there instead of being split
+  // into pieces (vocabulary building).
   Machine(const WordPieceTokenizer& tokenizer, Carry* carry,
-          std::vector<int32_t>* ids)
+          std::vector<int32_t>* ids,
+          std::vector<std::u32string>* words = nullptr)
       : tokenizer_(tokenizer),
         options_(tokenizer.options()),
         carry_(*carry),
-        ids_(*ids) {}
+        ids_(*ids),
+        words_(words) {}
 
   absl::Status Feed(std::string_view bytes) {
     if (carry_.failed) return FailedStream();
@@ -411,7 +415,11 @@ class Machine {
   }
 
   void EndWord() {
-    tokenizer_.AppendWordPieces(carry_.word, &ids_);
+    if (words_ != nullptr) {
+      if (!carry_.word.empty()) words_->push_back(carry_.word);
+    } else {
+      tokenizer_.AppendWordPieces(carry_.word, &ids_);
+    }
     carry_.word.clear();
   }
 
@@ -419,6 +427,7 @@ class Machine {
   const TokenizerOptions& options_;
   Carry& carry_;
   std::vector<int32_t>& ids_;
+  std::vector<std::u32string>* words_;
 };
 
 // ---------------------------------------------------------------------------
@@ -649,6 +658,24 @@ absl::StatusOr<std::vector<int32_t>> WordPieceTokenizer::Encode(
   RETURN_IF_ERROR(stream.Feed(text, &ids));
   RETURN_IF_ERROR(stream.Finish(&ids));
   return ids;
+}
+
+absl::StatusOr<std::vector<std::string>> WordPieceTokenizer::SplitWords(
+    std::string_view text) const {
+  Carry carry;
+  std::vector<int32_t> unused;
+  std::vector<std::u32string> words;
+  Machine machine(*this, &carry, &unused, &words);
+  RETURN_IF_ERROR(machine.Feed(text));
+  RETURN_IF_ERROR(machine.Finish());
+  std::vector<std::string> out;
+  out.reserve(words.size());
+  for (const std::u32string& word : words) {
+    std::string utf8;
+    for (char32_t c : word) AppendUtf8(c, &utf8);
+    out.push_back(std::move(utf8));
+  }
+  return out;
 }
 
 std::string WordPieceTokenizer::Decode(const std::vector<int32_t>& ids) const {

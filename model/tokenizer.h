@@ -87,6 +87,11 @@ class WordPieceTokenizer {
 
   // INVALID_ARGUMENT for text that is not valid UTF-8 (with the byte offset).
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text) const;
+  // The normalised words Encode would split into pieces (text cleaned,
+  // lower-cased and stripped of accents as configured, punctuation and CJK
+  // characters as words of their own); for building vocabularies.
+  absl::StatusOr<std::vector<std::string>> SplitWords(
+      std::string_view text) const;
   // Joins pieces, gluing "##" continuations to the previous piece.
   std::string Decode(const std::vector<int32_t>& ids) const;
 

@@ -7,10 +7,12 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp   # LibTorch links Debian's BLAS; OpenBLAS makes it ~16x faster
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libutf8proc-dev
+  libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libutf8proc-dev libssl-dev
+  prometheus                         # promtool: the metrics test checks the exposition format
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch              # golden-data generator only, never in the serving path
   fortunes                           # natural-language noise text
+  gnuplot-nox                        # rmt-eval draws its accuracy plots
 )
 
 missing=()

@@ -196,6 +196,17 @@ TEST_F(TokenizerTest, AppendWordPiecesSplitsGreedily) {
   EXPECT_TRUE(ids.empty());
 }
 
+// SplitWords yields the words Encode splits into pieces, whatever the
+// vocabulary holds (the vocabulary builder counts them).
+TEST_F(TokenizerTest, SplitWordsGivesNormalisedWords) {
+  WordPieceTokenizer tokenizer = Tokenizer(TokenizerOptions{});
+  auto words = tokenizer.SplitWords("Hello, Café-Zxqv!\tdone");
+  ASSERT_TRUE(words.ok()) << words.status();
+  EXPECT_THAT(*words, ElementsAre("hello", ",", "cafe", "-", "zxqv", "!", "done"));
+  EXPECT_EQ(tokenizer.SplitWords("bad \xff").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TokenizerTest, DecodeGluesContinuations) {
   WordPieceTokenizer tokenizer = Tokenizer(TokenizerOptions{});
   auto ids = tokenizer.Encode("Unaffable tokenizers, hello!");

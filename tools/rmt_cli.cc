@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -29,6 +28,7 @@
 #include "model/status_macros.h"
 #include "model/tokenizer.h"
 #include "model/torch_interop.h"
+#include "model/untrained_model.h"
 
 ABSL_FLAG(std::string, model, "",
           "Model directory (config.json, vocab.txt, model.safetensors). Empty: "
@@ -43,42 +43,6 @@ ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 
 namespace rmt {
 namespace {
-
-namespace fs = std::filesystem;
-
-// A character-level vocabulary: every printable ASCII character whole and
-// as a "##" continuation, so any English text tokenizes without [UNK].
-std::vector<std::string> CharacterVocabulary() {
-  std::vector<std::string> tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",
-                                     "[MASK]"};
-  for (char c = '!'; c <= '~'; ++c) {
-    if (c >= 'A' && c <= 'Z') continue;  // lower-cased away
-    tokens.emplace_back(1, c);
-    tokens.push_back(std::string("##") + c);
-  }
-  return tokens;
-}
-
-absl::StatusOr<std::string> CreateUntrainedModel(const std::string& dir) {
-  ASSIGN_OR_RETURN(auto vocab, Vocabulary::FromTokens(CharacterVocabulary()));
-  ModelConfig config;
-  config.rmt.num_mem_tokens = 4;
-  config.rmt.segment_size = 128;
-  config.vocab_size = vocab->size() + config.rmt.num_mem_tokens;
-  config.hidden_size = 64;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 256;
-  config.max_position_embeddings = 256;
-  config.labels = {"untrained-0", "untrained-1", "untrained-2", "untrained-3"};
-  RETURN_IF_ERROR(config.Validate("untrained model"));
-  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*vocab), 1);
-  RETURN_IF_ERROR(SaveModelDirectory(dir, *model, *vocab));
-  std::ofstream(fs::path(dir) / "README.txt")
-      << "UNTRAINED: random weights made by rmt-cli to exercise the code "
-         "path. Its answers mean nothing.\n";
-  return dir;
-}
 
 absl::Status Run() {
   const std::string doc = absl::GetFlag(FLAGS_doc);

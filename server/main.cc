@@ -1,0 +1,119 @@
+// rmt-server: the MemoryQA gRPC service (see proto/rmt/v1/memory_qa.proto).
+//
+//   rmt-server --model=models/rmt-babi --listen=0.0.0.0:50051 \
+//              --metrics_listen=0.0.0.0:9464
+//
+// SIGTERM or SIGINT drains: health goes NOT_SERVING, new sessions get
+// UNAVAILABLE, streams in flight get --drain_grace to finish; exit 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "model/host_allocator.h"
+#include "server/log.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, model, "",
+          "Model directory. Empty: models/rmt-babi if it exists, else an "
+          "UNTRAINED random model created in --untrained_dir.");
+ABSL_FLAG(std::string, untrained_dir, "build/untrained-model",
+          "Where to create the untrained model when no model is found.");
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address (host:port).");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+          "Prometheus /metrics address; empty: none.");
+ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(int, max_batch, 32, "Most rows (segments, questions) per forward.");
+ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(2),
+          "Longest wait for a fuller batch.");
+ABSL_FLAG(int, max_sessions, 1024, "Most live sessions.");
+ABSL_FLAG(int, device_sessions, 1024,
+          "Memories kept on the device; further ones (up to max_sessions) "
+          "are parked in host memory.");
+ABSL_FLAG(absl::Duration, session_idle_ttl, absl::Minutes(10),
+          "Idle sessions are closed after this long.");
+ABSL_FLAG(absl::Duration, session_offload_after, absl::Seconds(30),
+          "Idle sessions' memories move to host memory after this long.");
+ABSL_FLAG(int, max_pending_segments, 8,
+          "A stream stops reading while its session has more segments than "
+          "this queued (gRPC flow control then slows the client).");
+ABSL_FLAG(int64_t, max_chunk_bytes, 1 << 20, "Largest text chunk accepted.");
+ABSL_FLAG(std::string, snapshot_key_file, "",
+          "HMAC key for snapshots; else $RMT_SNAPSHOT_KEY; else a random "
+          "per-process key.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (TLS).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key (TLS).");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "Bearer tokens, one per line; empty: no authentication.");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
+          "How long streams in flight may take to finish on SIGTERM.");
+ABSL_FLAG(int, intra_op_threads, 0,
+          "Threads of each forward pass; 0: every core.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves the rmt.v1.MemoryQA gRPC API.\n"
+      "  rmt-server --model DIR [--listen 0.0.0.0:50051]");
+  absl::ParseCommandLine(argc, argv);
+  rmt::KeepTensorBuffersMapped();
+
+  // Block the stop signals in every thread; this one waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  rmt::server::ServerOptions options;
+  options.model.directory = absl::GetFlag(FLAGS_model);
+  options.model.untrained_dir = absl::GetFlag(FLAGS_untrained_dir);
+  options.model.device = absl::GetFlag(FLAGS_device);
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.engine.max_batch = std::max(1, absl::GetFlag(FLAGS_max_batch));
+  options.engine.max_queue_delay = absl::GetFlag(FLAGS_max_queue_delay);
+  const int max_sessions = std::max(1, absl::GetFlag(FLAGS_max_sessions));
+  const int device_sessions = std::clamp(absl::GetFlag(FLAGS_device_sessions),
+                                         1, max_sessions);
+  options.engine.device_slots = device_sessions;
+  options.engine.host_slots = max_sessions - device_sessions;
+  int threads = absl::GetFlag(FLAGS_intra_op_threads);
+  if (threads <= 0) {
+    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  options.engine.intra_op_threads = threads;
+  options.sessions.max_sessions = max_sessions;
+  options.sessions.idle_ttl = absl::GetFlag(FLAGS_session_idle_ttl);
+  options.sessions.offload_after = absl::GetFlag(FLAGS_session_offload_after);
+  options.limits.max_pending_segments =
+      std::max(1, absl::GetFlag(FLAGS_max_pending_segments));
+  options.limits.max_chunk_bytes =
+      std::max<int64_t>(1, absl::GetFlag(FLAGS_max_chunk_bytes));
+  options.snapshot_key_file = absl::GetFlag(FLAGS_snapshot_key_file);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+
+  auto server = rmt::server::RmtServer::Start(options);
+  if (!server.ok()) {
+    rmt::server::LogEvent("startup_failed",
+                          {{"error", server.status().ToString()}}, "error");
+    return 1;
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  rmt::server::LogEvent("signal", {{"signal", signal_number == SIGTERM
+                                                  ? "SIGTERM"
+                                                  : "SIGINT"}});
+  (*server)->Drain(absl::GetFlag(FLAGS_drain_grace));
+  server->reset();
+  rmt::server::LogEvent("exit", {{"code", "0"}});
+  return 0;
+}

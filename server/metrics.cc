@@ -1,0 +1,174 @@
+#include "server/metrics.h"
+
+#include <sstream>
+
+#include <grpcpp/support/status.h>
+#include <prometheus/text_serializer.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace rmt::server {
+namespace {
+
+using prometheus::Histogram;
+
+// Seconds, from 0.5 ms to 30 s.
+Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+          0.25,   0.5,   1,      2.5,   5,    10,    30};
+}
+
+const char* CodeName(int code) {
+  static const char* const kNames[] = {
+      "OK",           "CANCELLED",          "UNKNOWN",
+      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED",      "OUT_OF_RANGE",
+      "UNIMPLEMENTED",    "INTERNAL",          "UNAVAILABLE",
+      "DATA_LOSS",        "UNAUTHENTICATED"};
+  if (code < 0 || code > 16) return "UNKNOWN";
+  return kNames[code];
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& registry = *registry_;
+  active_sessions_ = &prometheus::BuildGauge()
+                          .Name("rmt_active_sessions")
+                          .Help("Sessions open now.")
+                          .Register(registry)
+                          .Add({});
+  sessions_ = &prometheus::BuildCounter()
+                   .Name("rmt_sessions_total")
+                   .Help("Sessions ended, by outcome (closed, expired, failed).")
+                   .Register(registry);
+  auto& memory = prometheus::BuildGauge()
+                     .Name("rmt_memory_bytes")
+                     .Help("Bytes of RMT memories, by location.")
+                     .Register(registry);
+  device_memory_ = &memory.Add({{"location", "device"}});
+  host_memory_ = &memory.Add({{"location", "host"}});
+  segments_ = &prometheus::BuildCounter()
+                   .Name("rmt_segments_processed_total")
+                   .Help("Document segments read into memories.")
+                   .Register(registry)
+                   .Add({});
+  tokens_ = &prometheus::BuildCounter()
+                 .Name("rmt_tokens_processed_total")
+                 .Help("Content tokens of processed segments and questions.")
+                 .Register(registry)
+                 .Add({});
+  questions_ = &prometheus::BuildCounter()
+                    .Name("rmt_questions_total")
+                    .Help("Questions answered by the model.")
+                    .Register(registry)
+                    .Add({});
+  failed_batches_ = &prometheus::BuildCounter()
+                         .Name("rmt_failed_batches_total")
+                         .Help("Forward passes that failed.")
+                         .Register(registry)
+                         .Add({});
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("rmt_batch_size")
+                     .Help("Rows (segments and questions) per forward pass.")
+                     .Register(registry)
+                     .Add({}, Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32,
+                                                          64, 128, 256});
+  queue_wait_ = &prometheus::BuildHistogram()
+                     .Name("rmt_queue_wait_seconds")
+                     .Help("Time work waited in the engine queue.")
+                     .Register(registry)
+                     .Add({}, LatencyBuckets());
+  segment_compute_ =
+      &prometheus::BuildHistogram()
+           .Name("rmt_segment_compute_seconds")
+           .Help("Duration of one forward pass (a batch of segments).")
+           .Register(registry)
+           .Add({}, LatencyBuckets());
+  answer_latency_ =
+      &prometheus::BuildHistogram()
+           .Name("rmt_answer_latency_seconds")
+           .Help("From a question's submission to its answer.")
+           .Register(registry)
+           .Add({}, LatencyBuckets());
+  requests_ = &prometheus::BuildCounter()
+                   .Name("rmt_requests_total")
+                   .Help("Finished RPCs, by method and status code.")
+                   .Register(registry);
+}
+
+ServerMetrics::~ServerMetrics() = default;
+
+absl::Status ServerMetrics::Expose(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  return absl::OkStatus();
+}
+
+int ServerMetrics::port() const {
+  if (exposer_ == nullptr) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports[0];
+}
+
+void ServerMetrics::OnBatch(const BatchReport& report) {
+  batch_size_->Observe(report.rows);
+  segment_compute_->Observe(absl::ToDoubleSeconds(report.compute));
+  for (absl::Duration wait : report.queue_waits) {
+    queue_wait_->Observe(absl::ToDoubleSeconds(wait));
+  }
+  if (report.failed) {
+    failed_batches_->Increment();
+    return;
+  }
+  segments_->Increment(report.segments);
+  questions_->Increment(report.questions);
+  tokens_->Increment(static_cast<double>(report.tokens));
+}
+
+void ServerMetrics::OnAnswer(absl::Duration latency) {
+  answer_latency_->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void ServerMetrics::OnSessionOpened() {
+  active_sessions_->Increment();
+  UpdateMemory();
+}
+
+void ServerMetrics::OnSessionEnded(SessionOutcome outcome) {
+  active_sessions_->Decrement();
+  const char* name = outcome == SessionOutcome::kClosed    ? "closed"
+                     : outcome == SessionOutcome::kExpired ? "expired"
+                                                           : "failed";
+  sessions_->Add({{"outcome", name}}).Increment();
+  UpdateMemory();
+}
+
+void ServerMetrics::OnTick() { UpdateMemory(); }
+
+void ServerMetrics::UpdateMemory() {
+  if (engine_ == nullptr) return;
+  const EngineCounters counters = engine_->Counters();
+  device_memory_->Set(static_cast<double>(counters.resident_slots *
+                                          counters.bytes_per_slot));
+  host_memory_->Set(static_cast<double>(counters.host_memory_bytes));
+}
+
+void ServerMetrics::OnRequest(const std::string& method, int code) {
+  requests_->Add({{"method", method}, {"code", CodeName(code)}}).Increment();
+}
+
+std::string ServerMetrics::Render() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace rmt::server

@@ -1,0 +1,139 @@
+#include "server/server.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "model/status_macros.h"
+#include "server/log.h"
+#include "server/service.h"
+
+namespace rmt::server {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const ServerOptions& options) {
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together: give both or neither");
+  }
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert));
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
+    const ServerOptions& options) {
+  std::unique_ptr<RmtServer> server(new RmtServer());
+  ASSIGN_OR_RETURN(auto credentials, Credentials(options));
+  ASSIGN_OR_RETURN(server->model_, LoadServedModel(options.model));
+  server->metrics_ = std::make_unique<ServerMetrics>();
+  ASSIGN_OR_RETURN(server->engine_,
+                   Engine::Create(server->model_.model, options.engine,
+                                  server->metrics_.get()));
+  server->metrics_->set_engine(server->engine_.get());
+  if (!options.metrics_listen.empty()) {
+    RETURN_IF_ERROR(server->metrics_->Expose(options.metrics_listen));
+  }
+  const char* env_key = options.snapshot_key.empty()
+                            ? std::getenv("RMT_SNAPSHOT_KEY")
+                            : options.snapshot_key.c_str();
+  ASSIGN_OR_RETURN(SnapshotKey key,
+                   SnapshotKey::Load(options.snapshot_key_file, env_key));
+  server->snapshot_key_ = std::make_unique<SnapshotKey>(std::move(key));
+  ASSIGN_OR_RETURN(Authenticator auth,
+                   Authenticator::Load(options.auth_tokens_file));
+  server->auth_ = std::make_unique<Authenticator>(std::move(auth));
+  server->sessions_ = std::make_unique<SessionManager>(
+      options.sessions, server->engine_.get(), &server->model_,
+      server->metrics_.get(), server->metrics_.get());
+
+  ServiceContext& context = server->context_;
+  context.model = &server->model_;
+  context.engine = server->engine_.get();
+  context.sessions = server->sessions_.get();
+  context.snapshot_key = server->snapshot_key_.get();
+  context.auth = server->auth_.get();
+  context.metrics = server->metrics_.get();
+  context.limits = options.limits;
+  context.max_batch = options.engine.max_batch;
+  server->service_ = std::make_unique<MemoryQAService>(&server->context_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
+  builder.RegisterService(server->service_.get());
+  // Room for a chunk at the limit plus its framing.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<int64_t>(INT32_MAX, options.limits.max_chunk_bytes * 2 +
+                                       options.limits.max_chunk_tokens * 8 +
+                                       (1 << 16))));
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     " (address in use, or not an address)"));
+  }
+  server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  const ModelConfig& config = server->model_.config;
+  LogEvent("server_started",
+           {{"listen", options.listen},
+            {"port", absl::StrCat(server->port_)},
+            {"metrics_port", absl::StrCat(server->metrics_port())},
+            {"model", server->model_.name},
+            {"fingerprint", server->model_.fingerprint},
+            {"untrained", server->model_.untrained ? "true" : "false"},
+            {"device", server->model_.device},
+            {"segment_size", absl::StrCat(config.rmt.segment_size)},
+            {"max_batch", absl::StrCat(options.engine.max_batch)},
+            {"max_sessions", absl::StrCat(options.sessions.max_sessions)},
+            {"tls", options.tls_cert.empty() ? "false" : "true"},
+            {"auth", server->auth_->enabled() ? "true" : "false"}});
+  return server;
+}
+
+int RmtServer::metrics_port() const { return metrics_->port(); }
+
+void RmtServer::Drain(absl::Duration grace) {
+  if (drained_) return;
+  drained_ = true;
+  LogEvent("drain_started",
+           {{"grace_s", absl::StrCat(absl::ToDoubleSeconds(grace))},
+            {"sessions", absl::StrCat(sessions_->size())}});
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  sessions_->StartDraining();
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  LogEvent("drain_finished", {{"sessions", absl::StrCat(sessions_->size())}});
+}
+
+RmtServer::~RmtServer() {
+  if (grpc_server_ != nullptr) Drain(absl::ZeroDuration());
+  // Sessions close their slots before the engine stops.
+  sessions_.reset();
+  engine_.reset();
+}
+
+}  // namespace rmt::server

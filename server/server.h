@@ -1,0 +1,84 @@
+// RmtServer: the whole rmt-server process minus flag parsing: loads the
+// model, starts the engine, the sessions, the gRPC server (MemoryQA, health,
+// reflection) and the metrics endpoint; drains on request.
+//
+//   ASSIGN_OR_RETURN(auto server, RmtServer::Start(options));
+//   ... server->port() ...
+//   server->Drain(absl::Seconds(30));   // on SIGTERM
+//
+// Thread-safety: Drain may be called from any thread, once.
+#ifndef RMT_SERVER_SERVER_H_
+#define RMT_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "model/engine.h"
+#include "server/served_model.h"
+#include "server/service_context.h"
+#include "server/session_manager.h"
+
+namespace grpc {
+class Server;
+class Service;
+}
+
+namespace rmt::server {
+
+struct ServerOptions {
+  ServedModelOptions model;
+  // "host:port"; port 0 lets the OS choose (see port()).
+  std::string listen = "0.0.0.0:50051";
+  // Empty: no metrics endpoint.
+  std::string metrics_listen;
+  EngineOptions engine;
+  SessionManagerOptions sessions;
+  ServiceLimits limits;
+  std::string snapshot_key_file;
+  // Used when snapshot_key_file is empty; empty too: a random key.
+  std::string snapshot_key;
+  // PEM files; both or neither.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string auth_tokens_file;
+};
+
+class RmtServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RmtServer>> Start(
+      const ServerOptions& options);
+  // Drains (with no grace) if Drain was not called.
+  ~RmtServer();
+
+  int port() const { return port_; }
+  int metrics_port() const;
+  const ServedModel& model() const { return model_; }
+  SessionManager& sessions() { return *sessions_; }
+  ServerMetrics& metrics() { return *metrics_; }
+
+  // Health goes NOT_SERVING, new sessions get UNAVAILABLE, and calls in
+  // flight get up to `grace` to finish (then they are cancelled). Returns
+  // when the gRPC server has stopped.
+  void Drain(absl::Duration grace);
+
+ private:
+  RmtServer() = default;
+
+  ServedModel model_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<SessionManager> sessions_;
+  std::unique_ptr<SnapshotKey> snapshot_key_;
+  std::unique_ptr<Authenticator> auth_;
+  ServiceContext context_;
+  std::unique_ptr<grpc::Service> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  bool drained_ = false;
+};
+
+}  // namespace rmt::server
+
+#endif  // RMT_SERVER_SERVER_H_

@@ -1,0 +1,73 @@
+// What every RPC handler of the MemoryQA service shares: the model, the
+// engine, the sessions, the snapshot key, authentication, metrics and limits.
+// Everything here outlives the gRPC server that uses it.
+#ifndef RMT_SERVER_SERVICE_CONTEXT_H_
+#define RMT_SERVER_SERVICE_CONTEXT_H_
+
+#include <cstdint>
+#include <string>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/status/statusor.h"
+#include "model/engine.h"
+#include "rmt/v1/memory_qa.pb.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/served_model.h"
+#include "server/session.h"
+#include "server/session_manager.h"
+#include "server/snapshot_codec.h"
+
+namespace rmt::server {
+
+struct ServiceLimits {
+  // A Converse or Ingest stream stops reading while its session has more
+  // segments than this queued in the engine (gRPC flow control then slows
+  // the client).
+  int max_pending_segments = 8;
+  int64_t max_chunk_bytes = 1 << 20;
+  int64_t max_chunk_tokens = 1 << 18;
+  int default_top_k = 1;
+  int max_top_k = 100;
+};
+
+struct ServiceContext {
+  const ServedModel* model = nullptr;
+  Engine* engine = nullptr;
+  SessionManager* sessions = nullptr;
+  const SnapshotKey* snapshot_key = nullptr;
+  const Authenticator* auth = nullptr;
+  ServerMetrics* metrics = nullptr;  // may be null
+  ServiceLimits limits;
+  int max_batch = 0;  // reported by GetModelInfo
+};
+
+// The session a call names: in its message, or in x-session-id metadata.
+// INVALID_ARGUMENT when they disagree or neither is given.
+absl::StatusOr<std::string> SessionIdOf(
+    const grpc::CallbackServerContext& call, const std::string& in_message);
+
+// Checks a chunk's size; INVALID_ARGUMENT with the limit when too big.
+absl::Status CheckChunk(const v1::Chunk& chunk, const ServiceLimits& limits);
+
+// Feeds one chunk into a session (text or ids).
+absl::StatusOr<int> FeedChunk(Session& session, const v1::Chunk& chunk,
+                              const Session::SegmentDoneFactory& done);
+
+// Question ids from text or ids; INVALID_ARGUMENT for bad ones.
+absl::StatusOr<std::vector<int32_t>> QuestionIds(const Session& session,
+                                                 const v1::Question& question);
+
+void FillProgress(const SessionProgress& progress, v1::Progress* out);
+void FillAnswer(const std::string& question_id, const Answer& answer,
+                int64_t segments_seen, v1::Answer* out);
+
+// A new session, restored from `snapshot` when it is non-empty.
+absl::StatusOr<std::shared_ptr<Session>> CreateSession(
+    const ServiceContext& context, const std::string& owner,
+    const std::string& snapshot);
+
+}  // namespace rmt::server
+
+#endif  // RMT_SERVER_SERVICE_CONTEXT_H_

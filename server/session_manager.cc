@@ -1,0 +1,200 @@
+#include "server/session_manager.h"
+
+#include <openssl/rand.h>
+
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/log.h"
+
+namespace rmt::server {
+
+bool IsWellFormedSessionId(const std::string& id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+SessionManager::SessionManager(const SessionManagerOptions& options,
+                               Engine* engine, const ServedModel* model,
+                               SessionObserver* observer,
+                               SessionListener* listener)
+    : options_(options),
+      engine_(engine),
+      model_(model),
+      observer_(observer),
+      listener_(listener) {
+  reaper_ = std::thread([this] { ReaperLoop(); });
+}
+
+SessionManager::~SessionManager() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  reaper_.join();
+  absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions;
+  {
+    absl::MutexLock lock(&mu_);
+    sessions.swap(sessions_);
+  }
+  for (auto& [id, session] : sessions) {
+    engine_->CloseSlot(session->slot()).IgnoreError();
+  }
+}
+
+std::string SessionManager::NewId() const {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // The OS CSPRNG failing is unrecoverable; never fall back to a weak id.
+    LogEvent("fatal", {{"message", "RAND_bytes failed"}}, "error");
+    std::abort();
+  }
+  return absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
+    const std::string& owner) {
+  absl::MutexLock lock(&mu_);
+  if (draining_) {
+    return absl::UnavailableError(
+        "the server is shutting down; open the session on another replica");
+  }
+  if (static_cast<int>(sessions_.size()) >= options_.max_sessions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server holds its maximum of ", options_.max_sessions,
+        " sessions; close sessions you no longer need or retry later"));
+  }
+  absl::StatusOr<SlotId> slot = engine_->OpenSlot();
+  if (!slot.ok()) {
+    // Park idle memories in host memory and try once more.
+    for (auto& [id, session] : sessions_) {
+      if (!session->leased()) engine_->Offload(session->slot()).IgnoreError();
+    }
+    slot = engine_->OpenSlot();
+  }
+  if (!slot.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no memory slot is free (", slot.status().message(),
+        "); close sessions you no longer need or retry later"));
+  }
+  std::string id = NewId();
+  while (sessions_.contains(id)) id = NewId();
+  auto session = std::make_shared<Session>(id, owner, *slot, engine_, model_,
+                                           observer_);
+  sessions_[id] = session;
+  if (listener_ != nullptr) listener_->OnSessionOpened();
+  LogEvent("session_created", {{"session", id}});
+  return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Find(
+    const std::string& id, const std::string& owner) {
+  if (id.empty()) {
+    return absl::InvalidArgumentError(
+        "no session id: set session_id or the x-session-id metadata");
+  }
+  if (!IsWellFormedSessionId(id)) {
+    return absl::InvalidArgumentError(
+        "a session id is 32 lower-case hex digits, as CreateSession or "
+        "`opened` returned it");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second->owner() != owner) {
+    return absl::NotFoundError(absl::StrCat(
+        "no session ", id,
+        " (it was closed, expired, or never existed); create a new one"));
+  }
+  return it->second;
+}
+
+absl::Status SessionManager::Close(const std::string& id,
+                                   const std::string& owner,
+                                   SessionOutcome outcome) {
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second->owner() != owner) {
+      return absl::NotFoundError(absl::StrCat("no session ", id));
+    }
+    session = std::move(it->second);
+    sessions_.erase(it);
+  }
+  engine_->CloseSlot(session->slot()).IgnoreError();
+  if (listener_ != nullptr) listener_->OnSessionEnded(outcome);
+  const SessionProgress progress = session->Progress();
+  LogEvent("session_closed",
+           {{"session", id},
+            {"outcome", outcome == SessionOutcome::kClosed    ? "closed"
+                        : outcome == SessionOutcome::kExpired ? "expired"
+                                                              : "failed"},
+            {"tokens", absl::StrCat(progress.tokens_received)},
+            {"segments", absl::StrCat(progress.segments_processed)},
+            {"questions", absl::StrCat(progress.questions_answered)}});
+  return absl::OkStatus();
+}
+
+void SessionManager::StartDraining() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool SessionManager::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+int SessionManager::size() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(sessions_.size());
+}
+
+void SessionManager::Reap(absl::Time now) {
+  std::vector<std::shared_ptr<Session>> expired;
+  std::vector<std::shared_ptr<Session>> idle;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, session] : sessions_) {
+      if (session->leased()) continue;
+      const absl::Duration idle_for = now - session->last_used();
+      if (idle_for >= options_.idle_ttl) {
+        expired.push_back(session);
+      } else if (idle_for >= options_.offload_after) {
+        idle.push_back(session);
+      }
+    }
+  }
+  for (auto& session : idle) {
+    // FAILED_PRECONDITION while work is pending: it is not idle after all.
+    engine_->Offload(session->slot()).IgnoreError();
+  }
+  for (auto& session : expired) {
+    // Holding the lease, no stream can start using it while it closes.
+    if (!session->TryAcquire()) continue;
+    Close(session->id(), session->owner(), SessionOutcome::kExpired)
+        .IgnoreError();  // NOT_FOUND: closed meanwhile
+  }
+}
+
+void SessionManager::ReaperLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(
+          absl::Condition(this, &SessionManager::StopRequested),
+          options_.reap_interval);
+      if (stop_) return;
+    }
+    Reap(absl::Now());
+    if (listener_ != nullptr) listener_->OnTick();
+  }
+}
+
+}  // namespace rmt::server

@@ -1,0 +1,111 @@
+// SessionManager: creates, finds, expires and closes sessions.
+//
+// Session ids are 128 random bits from the operating system's CSPRNG
+// (OpenSSL RAND_bytes), written as 32 hex digits; never sequential. A session
+// belongs to the owner (the bearer token) that made it: Find with another
+// owner answers NOT_FOUND, exactly as for an id that never existed.
+//
+// A reaper thread offloads the memories of sessions idle for offload_after
+// to host memory and closes sessions idle for idle_ttl (never one that a
+// stream or call is using).
+//
+// Thread-safety: all methods are thread-safe.
+#ifndef RMT_SERVER_SESSION_MANAGER_H_
+#define RMT_SERVER_SESSION_MANAGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "model/engine.h"
+#include "server/served_model.h"
+#include "server/session.h"
+
+namespace rmt::server {
+
+enum class SessionOutcome { kClosed, kExpired, kFailed };
+
+// Told about session lifetimes (metrics).
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  virtual void OnSessionOpened() = 0;
+  virtual void OnSessionEnded(SessionOutcome outcome) = 0;
+  // Called by the reaper every reap_interval.
+  virtual void OnTick() {}
+};
+
+struct SessionManagerOptions {
+  int max_sessions = 1024;
+  absl::Duration idle_ttl = absl::Minutes(10);
+  // Idle sessions' memories move to host memory after this long.
+  absl::Duration offload_after = absl::Seconds(30);
+  absl::Duration reap_interval = absl::Seconds(1);
+};
+
+class SessionManager {
+ public:
+  // `engine`, `model`, `observer` and `listener` (may be null) must outlive
+  // the manager.
+  SessionManager(const SessionManagerOptions& options, Engine* engine,
+                 const ServedModel* model, SessionObserver* observer,
+                 SessionListener* listener);
+  // Stops the reaper and closes every session.
+  ~SessionManager();
+
+  // UNAVAILABLE while draining; RESOURCE_EXHAUSTED at max_sessions (or when
+  // the engine has no memory slot left even after offloading).
+  absl::StatusOr<std::shared_ptr<Session>> Create(const std::string& owner)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
+  absl::StatusOr<std::shared_ptr<Session>> Find(const std::string& id,
+                                                const std::string& owner)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Closes the session: its queued work fails with CANCELLED.
+  absl::Status Close(const std::string& id, const std::string& owner,
+                     SessionOutcome outcome = SessionOutcome::kClosed)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // New sessions get UNAVAILABLE from now on.
+  void StartDraining() ABSL_LOCKS_EXCLUDED(mu_);
+  bool draining() const ABSL_LOCKS_EXCLUDED(mu_);
+  int size() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // One pass of the reaper at time `now` (tests call it directly).
+  void Reap(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  std::string NewId() const;
+  void ReaperLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  bool StopRequested() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_;
+  }
+
+  // Constant after construction.
+  const SessionManagerOptions options_;
+  Engine* const engine_;
+  const ServedModel* const model_;
+  SessionObserver* const observer_;
+  SessionListener* const listener_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_
+      ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread reaper_;
+};
+
+// True for 32 lower-case hex digits.
+bool IsWellFormedSessionId(const std::string& id);
+
+}  // namespace rmt::server
+
+#endif  // RMT_SERVER_SESSION_MANAGER_H_

@@ -1,0 +1,314 @@
+// The memory-task generator, the vocabulary builder, the trainer and the
+// evaluator.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "model/model_directory.h"
+#include "nlohmann/json.hpp"
+#include "train/evaluation.h"
+#include "train/noise_text.h"
+#include "train/tasks.h"
+#include "train/trainer.h"
+#include "train/vocab_builder.h"
+
+namespace rmt {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int64_t kSegmentSize = 40;
+
+struct Fixture {
+  NoiseText noise;
+  std::shared_ptr<const Vocabulary> vocab;
+  std::shared_ptr<const WordPieceTokenizer> tokenizer;
+  std::unique_ptr<TaskGenerator> generator;
+};
+
+// Built once: the fortunes files stand in for the noise, as in training.
+const Fixture& Shared() {
+  static const Fixture* fixture = [] {
+    auto* f = new Fixture;
+    auto noise = NoiseText::Load({"/usr/share/games/fortunes/science",
+                                  "/usr/share/games/fortunes/computers"});
+    EXPECT_TRUE(noise.ok()) << noise.status();
+    f->noise = *noise;
+    VocabularyOptions options;
+    options.size = 1500;
+    options.required_text = TemplateText();
+    auto tokens = BuildVocabulary(f->noise.sentences(), options);
+    EXPECT_TRUE(tokens.ok()) << tokens.status();
+    f->vocab = *Vocabulary::FromTokens(*tokens);
+    f->tokenizer = std::make_shared<WordPieceTokenizer>(f->vocab, TokenizerOptions{});
+    auto generator = TaskGenerator::Create(f->tokenizer, f->noise, kSegmentSize);
+    EXPECT_TRUE(generator.ok()) << generator.status();
+    f->generator = std::make_unique<TaskGenerator>(*std::move(generator));
+    return f;
+  }();
+  return *fixture;
+}
+
+std::vector<std::string> Sentences(const std::string& document) {
+  std::vector<std::string> out;
+  std::string current;
+  for (size_t i = 0; i < document.size(); ++i) {
+    current.push_back(document[i]);
+    const char c = document[i];
+    if ((c == '.' || c == '!' || c == '?') &&
+        (i + 1 == document.size() || document[i + 1] == ' ')) {
+      out.push_back(current);
+      current.clear();
+      ++i;  // the space
+    }
+  }
+  return out;
+}
+
+// An independent solver: reads the facts back out of the text and answers.
+std::string Solve(const Sample& sample) {
+  static const std::regex move(
+      R"(^(\w+) (?:moved|went|journeyed|travelled|went back) to the (\w+)\.$)");
+  static const std::regex relation(R"(^The (\w+) is (\w+) of the (\w+)\.$)");
+  static const std::regex where(R"(^Where is (\w+)\?$)");
+  static const std::regex what_of(R"(^What is (\w+) of the (\w+)\?$)");
+  static const std::regex what_is_the(R"(^What is the (\w+) (\w+) of\?$)");
+  const std::map<std::string, std::string> opposite = {
+      {"north", "south"}, {"south", "north"}, {"east", "west"}, {"west", "east"}};
+  std::map<std::string, std::string> location;
+  std::vector<std::array<std::string, 3>> relations;  // a is d of b
+  std::smatch m;
+  for (const std::string& s : Sentences(sample.document)) {
+    if (std::regex_match(s, m, move)) location[m[1]] = m[2];
+    if (std::regex_match(s, m, relation)) relations.push_back({m[1], m[2], m[3]});
+  }
+  if (std::regex_match(sample.question, m, where)) return location[m[1]];
+  if (std::regex_match(sample.question, m, what_of)) {
+    for (const auto& r : relations) {
+      if (r[1] == m[1].str() && r[2] == m[2].str()) return r[0];
+    }
+  }
+  if (std::regex_match(sample.question, m, what_is_the)) {
+    // "the b is d of X" means "X is opposite(d) of b".
+    for (const auto& r : relations) {
+      if (r[2] == m[1].str() && r[1] == opposite.at(m[2])) return r[0];
+    }
+  }
+  return "";
+}
+
+TEST(TasksTest, SamplesAreDeterministicInTheSeed) {
+  const auto& generator = *Shared().generator;
+  for (Task task : kAllTasks) {
+    Sample a = generator.Generate(task, 3, 42);
+    Sample b = generator.Generate(task, 3, 42);
+    Sample c = generator.Generate(task, 3, 43);
+    EXPECT_EQ(a.document, b.document);
+    EXPECT_EQ(a.question, b.question);
+    EXPECT_EQ(a.document_ids, b.document_ids);
+    EXPECT_NE(a.document, c.document);
+  }
+}
+
+TEST(TasksTest, AnswersFollowFromTheFactsInTheText) {
+  const auto& generator = *Shared().generator;
+  for (Task task : kAllTasks) {
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+      Sample sample = generator.Generate(task, 2, seed);
+      ASSERT_EQ(Solve(sample), sample.answer)
+          << TaskName(task) << "\n" << sample.document << "\n" << sample.question;
+      EXPECT_EQ(TaskLabels()[sample.label], sample.answer);
+    }
+  }
+}
+
+TEST(TasksTest, FactsArePlacedAsEachTaskSays) {
+  const auto& generator = *Shared().generator;
+  std::set<int> detect_positions;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    Sample memorize = generator.Generate(Task::kMemorize, 3, seed);
+    EXPECT_THAT(memorize.fact_positions, ::testing::ElementsAre(0));
+    Sample detect = generator.Generate(Task::kDetect, 3, seed);
+    ASSERT_EQ(detect.fact_positions.size(), 1u);
+    detect_positions.insert(detect.fact_positions[0]);
+    Sample reasoning = generator.Generate(Task::kReasoning, 3, seed);
+    ASSERT_EQ(reasoning.fact_positions.size(), 2u);
+    const auto sentences = Sentences(reasoning.document);
+    for (int position : reasoning.fact_positions) {
+      ASSERT_LT(position, static_cast<int>(sentences.size()));
+      EXPECT_THAT(sentences[position], ::testing::StartsWith("The "));
+    }
+  }
+  // Detect & memorize hides its fact anywhere, not only at the start.
+  EXPECT_GT(detect_positions.size(), 5u);
+  EXPECT_GT(*detect_positions.rbegin(), 3);
+}
+
+TEST(TasksTest, DocumentsFillExactlyTheAskedSegments) {
+  const auto& f = Shared();
+  for (int segments : {1, 2, 5, 9}) {
+    for (Task task : kAllTasks) {
+      Sample sample = f.generator->Generate(task, segments, segments * 7 + 1);
+      EXPECT_EQ(SegmentCount(sample.document_ids, kSegmentSize), segments);
+      // The ids are the tokenizer's ids of the text.
+      EXPECT_EQ(*f.tokenizer->Encode(sample.document), sample.document_ids);
+      EXPECT_EQ(*f.tokenizer->Encode(sample.question), sample.question_ids);
+    }
+  }
+}
+
+TEST(TasksTest, SplitsNeverShareSeeds) {
+  for (uint32_t seed : {0u, 1u, 0xffffffffu}) {
+    for (uint64_t i : {0ull, 1ull, (1ull << 30) - 1}) {
+      EXPECT_NE(SampleSeed(Split::kTrain, seed, i), SampleSeed(Split::kTest, seed, i));
+      EXPECT_NE(SampleSeed(Split::kTrain, seed, i),
+                SampleSeed(Split::kValidation, seed, i));
+      EXPECT_EQ(SampleSeed(Split::kTest, seed, i) >> 62, 2u);
+    }
+  }
+}
+
+TEST(VocabularyBuilderTest, KeepsEveryCharacterAndTheTemplates) {
+  const auto& f = Shared();
+  EXPECT_EQ(f.vocab->Token(0), "[PAD]");
+  for (const char* word : {"kitchen", "mary", "journeyed", "north", "?"}) {
+    EXPECT_GE(f.vocab->Find(word), 0) << word;
+  }
+  EXPECT_GE(f.vocab->Find("q"), 0);
+  EXPECT_GE(f.vocab->Find("##q"), 0);
+  // No noise sentence contains an [UNK] word.
+  for (size_t i = 0; i < f.noise.sentences().size(); i += 7) {
+    auto ids = f.tokenizer->Encode(f.noise.sentences()[i]);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_THAT(*ids, ::testing::Not(::testing::Contains(f.vocab->unk_id())))
+        << f.noise.sentences()[i];
+  }
+}
+
+ModelConfig SmokeConfig(const Vocabulary& vocab) {
+  ModelConfig config;
+  config.rmt.num_mem_tokens = 2;
+  config.rmt.segment_size = kSegmentSize;
+  config.vocab_size = vocab.size() + 2;
+  config.hidden_size = 32;
+  config.num_hidden_layers = 2;
+  config.num_attention_heads = 2;
+  // MemBottleneck learns the memory path in a few hundred steps where full
+  // attention stalls for thousands (measured while building the reference
+  // model), which keeps this smoke test to seconds.
+  config.rmt.memory_attention = MemoryAttention::kBottleneck;
+  config.intermediate_size = 64;
+  config.max_position_embeddings = config.segment_length();
+  config.hidden_dropout_prob = 0;
+  config.attention_probs_dropout_prob = 0;
+  config.labels = TaskLabels();
+  return config;
+}
+
+std::vector<nlohmann::json> LogLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
+
+TEST(TrainerTest, LossFallsWithinSeconds) {
+  const auto& f = Shared();
+  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
+                                     SpecialTokensOf(*f.vocab), 3);
+  TrainOptions options;
+  options.tasks = {Task::kMemorize};
+  options.target_segments = 1;
+  options.batch_size = 16;
+  options.learning_rate = 3e-3;
+  options.warmup_steps = 5;
+  options.max_steps = 150;
+  options.eval_every = 25;
+  options.eval_samples = 16;
+  options.advance_accuracy = 2.0;  // never stop early
+  std::stringstream log;
+  auto result = Train(model, *f.vocab, *f.generator, options, &log);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 150);
+  auto lines = LogLines(log.str());
+  ASSERT_EQ(lines.size(), 6u);
+  const double first = lines.front()["loss"].get<double>();
+  const double last = lines.back()["loss"].get<double>();
+  EXPECT_LT(last, first * 0.8) << log.str();
+}
+
+TEST(TrainerTest, ResumesFromItsCheckpoint) {
+  const auto& f = Shared();
+  const fs::path dir = fs::temp_directory_path() /
+                       absl::StrCat("rmt_train_resume_", ::getpid());
+  fs::remove_all(dir);
+  TrainOptions options;
+  options.out_dir = dir.string();
+  options.tasks = {Task::kMemorize, Task::kReasoning};
+  options.batch_size = 4;
+  options.max_steps = 10;
+  options.eval_every = 5;
+  options.eval_samples = 4;
+  options.checkpoint_every = 10;
+  {
+    RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
+                                       SpecialTokensOf(*f.vocab), 3);
+    ASSERT_TRUE(Train(model, *f.vocab, *f.generator, options, nullptr).ok());
+  }
+  ASSERT_TRUE(fs::exists(dir / "checkpoint" / "optimizer.pt"));
+  options.resume = true;
+  options.max_steps = 15;
+  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
+                                     SpecialTokensOf(*f.vocab), 99);
+  std::stringstream log;
+  auto result = Train(model, *f.vocab, *f.generator, options, &log);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 15);
+  auto lines = LogLines(log.str());
+  ASSERT_EQ(lines.size(), 1u);  // only step 15 was left to evaluate
+  EXPECT_EQ(lines[0]["step"].get<int>(), 15);
+  EXPECT_TRUE(LoadModelDirectory(dir.string()).ok());
+  fs::remove_all(dir);
+}
+
+TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {
+  const auto& f = Shared();
+  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
+                                     SpecialTokensOf(*f.vocab), 5);
+  AccuracyOptions options;
+  options.samples = 24;
+  options.batch_size = 24;
+  const double batched = Accuracy(*model, *f.generator, Task::kDetect, 3, options);
+  options.batch_size = 1;
+  const double single = Accuracy(*model, *f.generator, Task::kDetect, 3, options);
+  EXPECT_DOUBLE_EQ(batched, single);
+  EXPECT_GE(batched, 0.0);
+  EXPECT_LE(batched, 1.0);
+  // Counting is right: a model that always says label 0 scores the share of
+  // samples whose answer is label 0.
+  {
+    torch::NoGradGuard no_grad;
+    model->classifier->weight.zero_();
+    model->classifier->bias.zero_();
+    model->classifier->bias[0] = 10.0;
+  }
+  int label_zero = 0;
+  for (int i = 0; i < options.samples; ++i) {
+    const uint64_t index = (static_cast<uint64_t>(Task::kDetect) << 28) |
+                           (3ull << 14) | static_cast<uint64_t>(i);
+    label_zero += f.generator->Generate(Task::kDetect, 3,
+                                        SampleSeed(Split::kTest, 1, index))
+                          .label == 0;
+  }
+  EXPECT_DOUBLE_EQ(Accuracy(*model, *f.generator, Task::kDetect, 3, options),
+                   double(label_zero) / options.samples);
+}
+
+}  // namespace
+}  // namespace rmt

@@ -1,0 +1,39 @@
+// Running task samples through an RMT model, batched across samples, and
+// measuring accuracy.
+#ifndef RMT_TRAIN_EVALUATION_H_
+#define RMT_TRAIN_EVALUATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/rmt_model.h"
+#include "train/tasks.h"
+
+namespace rmt {
+
+// The number of segments of `ids` at `segment_size` tokens a segment.
+int64_t SegmentCount(const std::vector<int32_t>& ids, int64_t segment_size);
+
+// Reads every sample's document segment by segment (all samples of a batch
+// must have the same number of segments), then its question: (B, labels)
+// logits. Gradients flow when the caller has them enabled.
+torch::Tensor DocumentLogits(RmtModelImpl& model,
+                             const std::vector<Sample>& samples);
+
+struct AccuracyOptions {
+  int samples = 500;
+  int batch_size = 64;
+  Split split = Split::kTest;
+  uint32_t seed = 1;
+};
+
+// Fraction of `options.samples` samples of `task` with `segments` segments
+// that the model answers right (eval mode, no gradients).
+double Accuracy(RmtModelImpl& model, const TaskGenerator& generator, Task task,
+                int segments, const AccuracyOptions& options);
+
+}  // namespace rmt
+
+#endif  // RMT_TRAIN_EVALUATION_H_

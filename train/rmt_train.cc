@@ -1,0 +1,177 @@
+// rmt-train: trains an RMT model on the memory tasks with the curriculum of
+// the RMT papers and writes a model directory.
+//
+//   rmt-train --out models/rmt-babi --target_segments 4 --max_steps 3000
+//
+// The vocabulary is built from the noise text and the task templates; the
+// model starts from BERT's random initialisation. --resume continues from
+// --out/checkpoint.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "model/host_allocator.h"
+#include "model/model_directory.h"
+#include "model/status_macros.h"
+#include "model/torch_interop.h"
+#include "train/noise_text.h"
+#include "train/tasks.h"
+#include "train/trainer.h"
+#include "train/vocab_builder.h"
+
+ABSL_FLAG(std::string, out, "", "Output model directory (required).");
+ABSL_FLAG(std::string, noise_file, "",
+          "Noise text file; empty: Debian's fortunes.");
+ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning", "Tasks to learn.");
+ABSL_FLAG(int, vocab_size, 3000, "Vocabulary size, memory tokens excluded.");
+ABSL_FLAG(int, hidden, 128, "Hidden size.");
+ABSL_FLAG(int, layers, 2, "Encoder layers.");
+ABSL_FLAG(int, heads, 4, "Attention heads.");
+ABSL_FLAG(int, intermediate, 512, "MLP size.");
+ABSL_FLAG(int, mem_tokens, 4, "Memory tokens.");
+ABSL_FLAG(int, segment_size, 48, "Content tokens per segment.");
+ABSL_FLAG(std::string, memory_attention, "full", "full or bottleneck.");
+ABSL_FLAG(double, dropout, 0.0, "Hidden and attention dropout.");
+ABSL_FLAG(int, target_segments, 4, "Curriculum target (segments).");
+ABSL_FLAG(int, batch_size, 32, "Samples per step.");
+ABSL_FLAG(double, lr, 1e-3, "Peak learning rate (AdamW).");
+ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay.");
+ABSL_FLAG(int, warmup_steps, 100, "Linear warm-up steps.");
+ABSL_FLAG(int, max_steps, 3000, "Step budget for the whole run.");
+ABSL_FLAG(int, stage_max_steps, 1000, "Step budget of one curriculum stage.");
+ABSL_FLAG(bool, task_curriculum, true,
+          "Introduce the tasks one at a time (in --tasks order) at one "
+          "segment before documents grow.");
+ABSL_FLAG(double, advance_accuracy, 0.98,
+          "Validation accuracy every task must reach to add a segment.");
+ABSL_FLAG(int, eval_every, 50, "Steps between validations.");
+ABSL_FLAG(int, eval_samples, 64, "Validation samples per task.");
+ABSL_FLAG(int, checkpoint_every, 200, "Steps between checkpoints.");
+ABSL_FLAG(uint32_t, seed, 1, "Seed of weights and data.");
+ABSL_FLAG(bool, resume, false, "Continue from --out/checkpoint.");
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per hardware thread).");
+
+namespace rmt {
+namespace {
+
+absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab) {
+  ModelConfig config;
+  config.rmt.num_mem_tokens = absl::GetFlag(FLAGS_mem_tokens);
+  config.rmt.segment_size = absl::GetFlag(FLAGS_segment_size);
+  if (absl::GetFlag(FLAGS_memory_attention) == "bottleneck") {
+    config.rmt.memory_attention = MemoryAttention::kBottleneck;
+  }
+  config.vocab_size = content_vocab + config.rmt.num_mem_tokens;
+  config.hidden_size = absl::GetFlag(FLAGS_hidden);
+  config.num_hidden_layers = absl::GetFlag(FLAGS_layers);
+  config.num_attention_heads = absl::GetFlag(FLAGS_heads);
+  config.intermediate_size = absl::GetFlag(FLAGS_intermediate);
+  config.max_position_embeddings = config.segment_length();
+  config.hidden_dropout_prob = absl::GetFlag(FLAGS_dropout);
+  config.attention_probs_dropout_prob = absl::GetFlag(FLAGS_dropout);
+  config.labels = TaskLabels();
+  RETURN_IF_ERROR(config.Validate("rmt-train flags"));
+  return config;
+}
+
+absl::Status Run(int argc, char** argv) {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(threads);
+  ASSIGN_OR_RETURN(torch::Device device, ParseDevice(absl::GetFlag(FLAGS_device)));
+
+  TrainOptions options;
+  options.out_dir = out;
+  options.tasks.clear();
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',')) {
+    ASSIGN_OR_RETURN(Task task, ParseTask(std::string(name)));
+    options.tasks.push_back(task);
+  }
+  options.target_segments = absl::GetFlag(FLAGS_target_segments);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  options.learning_rate = absl::GetFlag(FLAGS_lr);
+  options.weight_decay = absl::GetFlag(FLAGS_weight_decay);
+  options.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
+  options.max_steps = absl::GetFlag(FLAGS_max_steps);
+  options.stage_max_steps = absl::GetFlag(FLAGS_stage_max_steps);
+  options.advance_accuracy = absl::GetFlag(FLAGS_advance_accuracy);
+  options.task_curriculum = absl::GetFlag(FLAGS_task_curriculum);
+  options.eval_every = absl::GetFlag(FLAGS_eval_every);
+  options.eval_samples = absl::GetFlag(FLAGS_eval_samples);
+  options.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.resume = absl::GetFlag(FLAGS_resume);
+
+  const std::string noise_file = absl::GetFlag(FLAGS_noise_file);
+  ASSIGN_OR_RETURN(NoiseText noise,
+                   NoiseText::Load(noise_file.empty()
+                                       ? DefaultNoiseFiles()
+                                       : std::vector<std::string>{noise_file}));
+  VocabularyOptions vocab_options;
+  vocab_options.size = absl::GetFlag(FLAGS_vocab_size);
+  vocab_options.required_text = TemplateText();
+  ASSIGN_OR_RETURN(std::vector<std::string> tokens,
+                   BuildVocabulary(noise.sentences(), vocab_options));
+  ASSIGN_OR_RETURN(auto vocab, Vocabulary::FromTokens(tokens, "built vocabulary"));
+  auto tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
+  ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
+  ASSIGN_OR_RETURN(TaskGenerator generator,
+                   TaskGenerator::Create(tokenizer, noise, config.rmt.segment_size));
+  std::cerr << "rmt-train: " << noise.sentences().size() << " noise sentences, "
+            << vocab->size() << " tokens in the vocabulary\n";
+
+  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*vocab),
+                                     absl::GetFlag(FLAGS_seed));
+  model->to(device);
+  std::filesystem::create_directories(out);
+  {
+    std::ofstream command(std::filesystem::path(out) / "train_command.txt");
+    std::vector<std::string> args(argv, argv + argc);
+    command << absl::StrJoin(args, " ") << "\n";
+  }
+  std::ofstream log(std::filesystem::path(out) / "train_log.jsonl",
+                    options.resume ? std::ios::app : std::ios::trunc);
+  struct Tee : std::streambuf {
+    std::streambuf* a;
+    std::streambuf* b;
+    int overflow(int c) override {
+      if (c == EOF) return !EOF;
+      return a->sputc(c) == EOF || b->sputc(c) == EOF ? EOF : c;
+    }
+    int sync() override { return a->pubsync() | b->pubsync(); }
+  } tee;
+  tee.a = log.rdbuf();
+  tee.b = std::cout.rdbuf();
+  std::ostream both(&tee);
+  ASSIGN_OR_RETURN(TrainResult result,
+                   Train(model, *vocab, generator, options, &both));
+  std::cerr << "rmt-train: " << result.steps << " steps, reached "
+            << result.segments << " segments, last loss " << result.last_loss
+            << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace rmt
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  rmt::KeepTensorBuffersMapped();
+  absl::Status status = rmt::Run(argc, argv);
+  if (!status.ok()) {
+    std::cerr << "rmt-train: " << status << "\n";
+    return 1;
+  }
+  return 0;
+}

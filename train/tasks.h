@@ -1,0 +1,94 @@
+// The three synthetic memory tasks of the RMT scaling report (Bulatov et al.
+// 2023), generated deterministically from a seed:
+//
+//   memorize           a fact at the start, noise, a question at the end
+//                      ("Mary travelled to the office." ... "Where is Mary?")
+//   detect & memorize  the same fact at a random place inside the noise
+//   reasoning          two facts of bAbI's two-argument relations at random
+//                      places ("The hallway is east of the bathroom." ...
+//                      "The bedroom is west of the bathroom." ... "What is
+//                      the bathroom east of?" -> bedroom)
+//
+// A document is cut into segments of `segment_size` tokens; one of
+// `segments` segments means the document's ids fill exactly that many
+// segments (the last one may be partial). The question is asked as a final
+// segment of its own, so the answer can only come through the memory.
+//
+// Thread-safety: TaskGenerator is immutable; Generate is thread-safe.
+#ifndef RMT_TRAIN_TASKS_H_
+#define RMT_TRAIN_TASKS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "model/tokenizer.h"
+#include "train/noise_text.h"
+
+namespace rmt {
+
+enum class Task { kMemorize, kDetect, kReasoning };
+inline constexpr Task kAllTasks[] = {Task::kMemorize, Task::kDetect,
+                                     Task::kReasoning};
+
+// "memorize", "detect & memorize", "reasoning".
+std::string TaskName(Task task);
+// Also accepts "detect" for detect & memorize.
+absl::StatusOr<Task> ParseTask(const std::string& name);
+
+enum class Split { kTrain = 0, kValidation = 1, kTest = 2 };
+absl::StatusOr<Split> ParseSplit(const std::string& name);
+
+// The seed of sample `index` of a split: the split occupies the top bits, so
+// train, validation and test never share a seed.
+uint64_t SampleSeed(Split split, uint32_t seed, uint64_t index);
+
+struct Sample {
+  Task task = Task::kMemorize;
+  std::string document;  // text
+  std::string question;
+  std::string answer;
+  int32_t label = 0;  // index of answer in TaskLabels()
+  std::vector<int32_t> document_ids;
+  std::vector<int32_t> question_ids;
+  // Sentence indices of the facts among the document's sentences.
+  std::vector<int> fact_positions;
+};
+
+// Every answer any task can give (the classifier's labels), sorted.
+const std::vector<std::string>& TaskLabels();
+// The words of every fact and question template and entity, so a
+// vocabulary can hold them whole.
+std::vector<std::string> TemplateText();
+
+class TaskGenerator {
+ public:
+  // Tokenizes the noise once. Sentences longer than segment_size / 2 tokens
+  // are dropped so documents fill their segments closely.
+  static absl::StatusOr<TaskGenerator> Create(
+      std::shared_ptr<const WordPieceTokenizer> tokenizer,
+      const NoiseText& noise, int64_t segment_size);
+
+  // A sample whose document fills exactly `segments` segments.
+  Sample Generate(Task task, int segments, uint64_t seed) const;
+
+  int64_t segment_size() const { return segment_size_; }
+
+ private:
+  struct Sentence {
+    std::string text;
+    std::vector<int32_t> ids;
+  };
+
+  TaskGenerator() = default;
+  Sentence Tokenized(const std::string& text) const;
+
+  std::shared_ptr<const WordPieceTokenizer> tokenizer_;
+  std::vector<Sentence> noise_;
+  int64_t segment_size_ = 0;
+};
+
+}  // namespace rmt
+
+#endif  // RMT_TRAIN_TASKS_H_

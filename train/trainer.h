@@ -1,0 +1,64 @@
+// The curriculum trainer of the RMT papers: backpropagation through every
+// segment of a document, starting at one segment and adding one each time
+// validation accuracy passes a threshold (or the stage's step budget runs
+// out), up to a target number of segments. One model learns all tasks.
+//
+// Checkpoints (a model directory plus optimizer and trainer state) let a run
+// resume where it stopped; a JSONL log records every evaluation.
+#ifndef RMT_TRAIN_TRAINER_H_
+#define RMT_TRAIN_TRAINER_H_
+
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "model/rmt_model.h"
+#include "model/tokenizer.h"
+#include "train/tasks.h"
+
+namespace rmt {
+
+struct TrainOptions {
+  std::string out_dir;  // model directory written at the end
+  std::vector<Task> tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
+  int target_segments = 4;
+  int batch_size = 32;
+  double learning_rate = 1e-3;
+  double weight_decay = 0.01;
+  int warmup_steps = 100;
+  int max_steps = 3000;
+  // A curriculum stage advances after this many steps even below threshold.
+  int stage_max_steps = 1000;
+  double advance_accuracy = 0.98;  // every task's validation accuracy
+  // Tasks join one at a time (in `tasks` order) at one segment before
+  // documents grow: a small model finds the easy task's signal far sooner
+  // alone than mixed with tasks it cannot yet solve.
+  bool task_curriculum = false;
+  int eval_every = 50;
+  int eval_samples = 64;  // per task
+  double clip_norm = 1.0;
+  int checkpoint_every = 200;
+  uint32_t seed = 1;
+  bool resume = false;
+};
+
+struct TrainResult {
+  int steps = 0;
+  int segments = 0;  // the curriculum stage reached
+  double last_loss = 0;
+  std::map<Task, double> accuracy;  // validation, at `segments`
+};
+
+// Trains `model` in place. `log` receives one JSON object per line.
+absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
+                                  const TaskGenerator& generator,
+                                  const TrainOptions& options,
+                                  std::ostream* log);
+
+}  // namespace rmt
+
+#endif  // RMT_TRAIN_TRAINER_H_
