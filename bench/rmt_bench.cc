@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <random>
@@ -31,7 +32,8 @@
 ABSL_FLAG(std::vector<std::string>, configs,
           std::vector<std::string>({"small", "base"}),
           "Model sizes: small (4 layers, hidden 256, 128-token segments) "
-          "and/or base (BERT-base: 12 layers, hidden 768, 499-token segments).");
+          "and/or base (BERT-base: 12 layers, hidden 768, 499-token segments), "
+          "or a model directory (e.g. models/rmt-babi).");
 ABSL_FLAG(std::vector<std::string>, batches,
           std::vector<std::string>({"1", "2", "4", "8", "16"}),
           "Batch sizes for the step table.");
@@ -219,8 +221,22 @@ int Main() {
               device->str().c_str(), at::get_num_threads(), TORCH_VERSION,
               absl::GetFlag(FLAGS_tune_malloc) ? "yes" : "no");
   for (const std::string& name : absl::GetFlag(FLAGS_configs)) {
-    ModelConfig config = BenchConfig(name);
-    RmtModel model = CreateRandomModel(config, SpecialTokens{}, 1);
+    // A model directory (e.g. models/rmt-babi) is measured as it is.
+    ModelConfig config;
+    RmtModel model{nullptr};
+    if (std::filesystem::is_directory(name)) {
+      auto bundle = LoadModelDirectory(name);
+      if (!bundle.ok()) {
+        std::cerr << bundle.status() << "\n";
+        return 1;
+      }
+      config = (*bundle)->config;
+      model = (*bundle)->model;
+    } else {
+      config = BenchConfig(name);
+      model = CreateRandomModel(config, SpecialTokens{}, 1);
+    }
+    model->eval();
     model->to(*device);
     std::printf(
         "\n### %s: %lld layers, hidden %lld, %lld heads, segment %lld + %lld "

@@ -60,4 +60,14 @@ absl::StatusOr<std::string> CreateUntrainedModel(
   return directory;
 }
 
+absl::StatusOr<ResolvedModel> ResolveModelDirectory(
+    const std::string& requested, const std::string& untrained_dir) {
+  if (!requested.empty()) return ResolvedModel{requested, false};
+  if (std::filesystem::is_directory(kBundledModelDirectory)) {
+    return ResolvedModel{kBundledModelDirectory, false};
+  }
+  ASSIGN_OR_RETURN(std::string directory, CreateUntrainedModel(untrained_dir));
+  return ResolvedModel{directory, true};
+}
+
 }  // namespace rmt

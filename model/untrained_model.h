@@ -37,6 +37,20 @@ struct UntrainedModelOptions {
 absl::StatusOr<std::string> CreateUntrainedModel(
     const std::string& directory, const UntrainedModelOptions& options = {});
 
+// The reference model bundled with the repository, relative to its root.
+inline constexpr char kBundledModelDirectory[] = "models/rmt-babi";
+
+struct ResolvedModel {
+  std::string directory;
+  bool untrained = false;
+};
+
+// The model directory a binary should load: `requested` when given, else
+// the bundled reference model when it is present, else an untrained model
+// created in `untrained_dir` (flagged, so the caller can warn).
+absl::StatusOr<ResolvedModel> ResolveModelDirectory(
+    const std::string& requested, const std::string& untrained_dir);
+
 }  // namespace rmt
 
 #endif  // RMT_MODEL_UNTRAINED_MODEL_H_

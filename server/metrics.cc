@@ -102,20 +102,14 @@ ServerMetrics::ServerMetrics()
 ServerMetrics::~ServerMetrics() = default;
 
 absl::Status ServerMetrics::Expose(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot serve metrics on ", address, ": ", e.what()));
-  }
-  exposer_->RegisterCollectable(registry_);
+  auto endpoint = MetricsEndpoint::Start(address, [this] { return Render(); });
+  if (!endpoint.ok()) return endpoint.status();
+  endpoint_ = std::move(*endpoint);
   return absl::OkStatus();
 }
 
 int ServerMetrics::port() const {
-  if (exposer_ == nullptr) return 0;
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports[0];
+  return endpoint_ == nullptr ? 0 : endpoint_->port();
 }
 
 void ServerMetrics::OnBatch(const BatchReport& report) {

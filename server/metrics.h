@@ -14,7 +14,6 @@
 #include <string>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -22,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "model/engine.h"
+#include "server/metrics_endpoint.h"
 #include "server/session.h"
 #include "server/session_manager.h"
 
@@ -59,7 +59,7 @@ class ServerMetrics final : public EngineObserver,
   void UpdateMemory();
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsEndpoint> endpoint_;
   const Engine* engine_ = nullptr;
 
   prometheus::Gauge* active_sessions_;

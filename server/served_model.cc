@@ -1,7 +1,5 @@
 #include "server/served_model.h"
 
-#include <filesystem>
-
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
@@ -11,17 +9,11 @@
 namespace rmt::server {
 
 absl::StatusOr<ServedModel> LoadServedModel(const ServedModelOptions& options) {
-  std::string directory = options.directory;
-  bool untrained = false;
-  if (directory.empty()) {
-    const std::string reference = "models/rmt-babi";
-    if (std::filesystem::is_directory(reference)) {
-      directory = reference;
-    } else {
-      ASSIGN_OR_RETURN(directory, CreateUntrainedModel(options.untrained_dir));
-      untrained = true;
-    }
-  }
+  ASSIGN_OR_RETURN(ResolvedModel resolved,
+                   ResolveModelDirectory(options.directory,
+                                         options.untrained_dir));
+  const std::string& directory = resolved.directory;
+  const bool untrained = resolved.untrained;
   ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   LoadOptions load;
   load.device = device;

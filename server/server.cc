@@ -50,13 +50,13 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
   ASSIGN_OR_RETURN(auto credentials, Credentials(options));
   ASSIGN_OR_RETURN(server->model_, LoadServedModel(options.model));
   server->metrics_ = std::make_unique<ServerMetrics>();
+  if (!options.metrics_listen.empty()) {
+    RETURN_IF_ERROR(server->metrics_->Expose(options.metrics_listen));
+  }
   ASSIGN_OR_RETURN(server->engine_,
                    Engine::Create(server->model_.model, options.engine,
                                   server->metrics_.get()));
   server->metrics_->set_engine(server->engine_.get());
-  if (!options.metrics_listen.empty()) {
-    RETURN_IF_ERROR(server->metrics_->Expose(options.metrics_listen));
-  }
   const char* env_key = options.snapshot_key.empty()
                             ? std::getenv("RMT_SNAPSHOT_KEY")
                             : options.snapshot_key.c_str();

@@ -32,7 +32,8 @@
 
 ABSL_FLAG(std::string, model, "",
           "Model directory (config.json, vocab.txt, model.safetensors). Empty: "
-          "create an untrained model in --untrained_dir.");
+          "models/rmt-babi if it exists, else an UNTRAINED random model "
+          "created in --untrained_dir.");
 ABSL_FLAG(std::string, untrained_dir, "build/untrained-model",
           "Where to create the untrained model when --model is empty.");
 ABSL_FLAG(std::string, doc, "", "Text file to read (UTF-8).");
@@ -50,13 +51,14 @@ absl::Status Run() {
   if (doc.empty() || question.empty()) {
     return absl::InvalidArgumentError("--doc and --question are required");
   }
-  std::string model_dir = absl::GetFlag(FLAGS_model);
-  const bool untrained = model_dir.empty();
+  ASSIGN_OR_RETURN(ResolvedModel resolved,
+                   ResolveModelDirectory(absl::GetFlag(FLAGS_model),
+                                         absl::GetFlag(FLAGS_untrained_dir)));
+  const std::string& model_dir = resolved.directory;
+  const bool untrained = resolved.untrained;
   if (untrained) {
-    ASSIGN_OR_RETURN(model_dir,
-                     CreateUntrainedModel(absl::GetFlag(FLAGS_untrained_dir)));
-    std::cerr << "WARNING: no --model given; using an UNTRAINED model with "
-                 "random weights in "
+    std::cerr << "WARNING: no --model given and no bundled model; using an "
+                 "UNTRAINED model with random weights in "
               << model_dir << ". Its answers mean nothing.\n";
   }
   ASSIGN_OR_RETURN(torch::Device device,
