@@ -10,9 +10,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -48,6 +51,17 @@ ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(bool, tune_malloc, true,
           "Keep large buffers mapped between steps (KeepTensorBuffersMapped); "
           "false measures glibc's defaults.");
+ABSL_FLAG(std::string, dtype, "float32",
+          "Compute precision: float32, bfloat16 or float16 (memories keep "
+          "the config's memory_dtype; --memory_dtype overrides it).");
+ABSL_FLAG(std::string, memory_dtype, "",
+          "Memory precision for random configs: float32, bfloat16, float16 "
+          "(empty: the config's).");
+ABSL_FLAG(int64_t, long_document_tokens, 0,
+          "Also time one session reading a document of this many tokens "
+          "through the engine (the paper's longest: 2043904); 0: skip.");
+ABSL_FLAG(int64_t, state_sessions, 10000,
+          "Sessions for the state-size line (weights + memories).");
 ABSL_FLAG(int, threads, 0,
           "Torch intra-op threads for both the raw step and the engine "
           "(0: one per hardware thread).");
@@ -200,6 +214,70 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
   return double(sessions) * per_session * model->config().rmt.segment_size / seconds;
 }
 
+// FLOP/s of a square matrix product in `dtype` on `device`: the peak that
+// model FLOP utilisation is measured against, taken in the same run.
+double MatmulPeakFlops(torch::Device device, torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = device.is_cuda() ? 8192 : 2048;
+  auto options = torch::TensorOptions().device(device).dtype(dtype);
+  torch::Tensor a = torch::randn({n, n}, options);
+  torch::Tensor b = torch::randn({n, n}, options);
+  torch::Tensor c = a.mm(b);
+  Synchronize(device);
+  int reps = 0;
+  const auto start = Clock::now();
+  double elapsed = 0;
+  do {
+    c = a.mm(b);
+    Synchronize(device);
+    ++reps;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (elapsed < absl::GetFlag(FLAGS_min_seconds));
+  return 2.0 * n * n * n * reps / elapsed;
+}
+
+// One session reading `tokens` tokens in full segments through the engine:
+// the latency of a whole long document, segments strictly in order.
+void TimeLongDocument(RmtModel& model, int64_t tokens) {
+  EngineOptions options;
+  options.max_batch = 1;
+  options.max_queue_delay = absl::ZeroDuration();
+  options.device_slots = 1;
+  options.intra_op_threads = at::get_num_threads();
+  auto engine = Engine::Create(model.ptr(), options);
+  if (!engine.ok()) {
+    std::cerr << engine.status() << "\n";
+    return;
+  }
+  const int64_t segment_size = model->config().rmt.segment_size;
+  const int64_t segments = (tokens + segment_size - 1) / segment_size;
+  SlotId slot = *(*engine)->OpenSlot();
+  std::mt19937 rng(11);
+  const std::vector<int32_t> segment = FullSegment(rng, model->config());
+  (*engine)->SubmitSegment(slot, segment).get().IgnoreError();  // warm-up
+  const auto start = Clock::now();
+  // A bounded window of queued segments, as a streaming client keeps.
+  std::deque<std::future<absl::Status>> window;
+  for (int64_t i = 0; i < segments; ++i) {
+    if (window.size() >= 8) {
+      window.front().get().IgnoreError();
+      window.pop_front();
+    }
+    window.push_back((*engine)->SubmitSegment(slot, segment));
+  }
+  while (!window.empty()) {
+    window.front().get().IgnoreError();
+    window.pop_front();
+  }
+  const double seconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf(
+      "\none session, %lld tokens (%lld segments of %lld): %.2f s, %.0f "
+      "tokens/s\n",
+      (long long)(segments * segment_size), (long long)segments,
+      (long long)segment_size, seconds, segments * segment_size / seconds);
+}
+
 std::vector<int> Ints(const std::vector<std::string>& values) {
   std::vector<int> out;
   for (const auto& v : values) out.push_back(std::stoi(v));
@@ -217,13 +295,33 @@ int Main() {
     std::cerr << device.status() << "\n";
     return 1;
   }
-  std::printf("device: %s, torch threads: %d, torch %s, tuned malloc: %s\n",
-              device->str().c_str(), at::get_num_threads(), TORCH_VERSION,
-              absl::GetFlag(FLAGS_tune_malloc) ? "yes" : "no");
+  auto dtype = ParseComputeDType(absl::GetFlag(FLAGS_dtype));
+  if (!dtype.ok()) {
+    std::cerr << dtype.status() << "\n";
+    return 1;
+  }
+  std::printf(
+      "device: %s, torch threads: %d, torch %s, tuned malloc: %s, compute "
+      "%s\n",
+      device->str().c_str(), at::get_num_threads(), TORCH_VERSION,
+      absl::GetFlag(FLAGS_tune_malloc) ? "yes" : "no",
+      std::string(c10::toString(*dtype)).c_str());
+  std::optional<MemoryDType> memory_dtype;
+  for (MemoryDType d :
+       {MemoryDType::kFloat32, MemoryDType::kBFloat16, MemoryDType::kFloat16}) {
+    if (MemoryDTypeName(d) == absl::GetFlag(FLAGS_memory_dtype)) memory_dtype = d;
+  }
+  if (!absl::GetFlag(FLAGS_memory_dtype).empty() && !memory_dtype) {
+    std::cerr << "--memory_dtype: use float32, bfloat16 or float16\n";
+    return 1;
+  }
+  const double peak = MatmulPeakFlops(*device, *dtype);
+  std::printf("matmul peak (%s, same run): %.1f GFLOP/s\n",
+              std::string(c10::toString(*dtype)).c_str(), peak / 1e9);
   for (const std::string& name : absl::GetFlag(FLAGS_configs)) {
     // A model directory (e.g. models/rmt-babi) is measured as it is.
     ModelConfig config;
-    RmtModel model{nullptr};
+    RmtModel loaded{nullptr};
     if (std::filesystem::is_directory(name)) {
       auto bundle = LoadModelDirectory(name);
       if (!bundle.ok()) {
@@ -231,21 +329,46 @@ int Main() {
         return 1;
       }
       config = (*bundle)->config;
-      model = (*bundle)->model;
+      loaded = (*bundle)->model;
     } else {
       config = BenchConfig(name);
-      model = CreateRandomModel(config, SpecialTokens{}, 1);
+    }
+    if (memory_dtype.has_value()) config.rmt.memory_dtype = *memory_dtype;
+    RmtModel model = CreateRandomModel(
+        config, loaded ? loaded->special_tokens() : SpecialTokens{}, 1);
+    if (loaded) {
+      torch::NoGradGuard no_grad;
+      auto saved = loaded->named_parameters();
+      for (auto& item : model->named_parameters()) {
+        item.value().copy_(*saved.find(item.key()));
+      }
     }
     model->eval();
-    model->to(*device);
+    model->to(*device, *dtype);
     std::printf(
         "\n### %s: %lld layers, hidden %lld, %lld heads, segment %lld + %lld "
         "memory tokens\n\n",
         name.c_str(), (long long)config.num_hidden_layers,
         (long long)config.hidden_size, (long long)config.num_attention_heads,
         (long long)config.rmt.segment_size, (long long)config.rmt.num_mem_tokens);
-    std::printf("| batch | ms/step | tokens/s | GFLOP/s | vs batch 1 |\n");
-    std::printf("|---:|---:|---:|---:|---:|\n");
+    {
+      const int64_t state = config.rmt.num_mem_tokens * config.hidden_size *
+                            c10::elementSize(ScalarTypeOf(config.rmt.memory_dtype));
+      int64_t weights = 0;
+      for (const auto& p : model->parameters()) {
+        weights += p.numel() * static_cast<int64_t>(p.element_size());
+      }
+      const int64_t n = absl::GetFlag(FLAGS_state_sessions);
+      std::printf(
+          "state per session: %lld bytes (%lld x %lld %s); weights %.1f MB; "
+          "%lld sessions: %.1f MB\n\n",
+          (long long)state, (long long)config.rmt.num_mem_tokens,
+          (long long)config.hidden_size,
+          std::string(MemoryDTypeName(config.rmt.memory_dtype)).c_str(),
+          weights / 1e6, (long long)n, (weights + n * state) / 1e6);
+    }
+    std::printf("| batch | ms/step | tokens/s | GFLOP/s | MFU | vs batch 1 |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|\n");
     std::map<int, double> step_tokens_per_second;
     double base = 0;
     for (int batch : Ints(absl::GetFlag(FLAGS_batches))) {
@@ -253,8 +376,10 @@ int Main() {
       const double tps = batch * config.rmt.segment_size / seconds;
       if (base == 0) base = tps;
       step_tokens_per_second[batch] = tps;
-      std::printf("| %d | %.1f | %.0f | %.1f | %.2fx |\n", batch, seconds * 1e3,
-                  tps, batch * SegmentFlops(config) / seconds / 1e9, tps / base);
+      const double flops = batch * SegmentFlops(config) / seconds;
+      std::printf("| %d | %.1f | %.0f | %.1f | %.0f%% | %.2fx |\n", batch,
+                  seconds * 1e3, tps, flops / 1e9, 100 * flops / peak,
+                  tps / base);
       std::fflush(stdout);
     }
     std::printf("\n| sessions | engine tokens/s | raw step tokens/s (batch = sessions) | engine / raw |\n");
@@ -269,6 +394,9 @@ int Main() {
       std::printf("| %d | %.0f | %.0f | %.2f |\n", sessions, engine_tps, raw,
                   engine_tps / raw);
       std::fflush(stdout);
+    }
+    if (absl::GetFlag(FLAGS_long_document_tokens) > 0) {
+      TimeLongDocument(model, absl::GetFlag(FLAGS_long_document_tokens));
     }
   }
   return 0;

@@ -35,6 +35,9 @@ double MaskedScore(torch::ScalarType dtype) {
     case torch::kHalf:
       return -65504.0;
     case torch::kBFloat16:
+      // bf16 has float's exponent but fewer mantissa bits: float's lowest
+      // rounds past bf16's, which torch refuses as an overflow.
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
     case torch::kFloat:
       return std::numeric_limits<float>::lowest();
     default:

@@ -114,6 +114,24 @@ absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
                                       attention->dump()));
     }
   }
+  auto memory_dtype = rmt->find("memory_dtype");
+  if (memory_dtype != rmt->end()) {
+    bool known = false;
+    for (MemoryDType dtype : {MemoryDType::kFloat32, MemoryDType::kBFloat16,
+                              MemoryDType::kFloat16}) {
+      if (memory_dtype->is_string() &&
+          memory_dtype->get<std::string>() == MemoryDTypeName(dtype)) {
+        config.memory_dtype = dtype;
+        known = true;
+      }
+    }
+    if (!known) {
+      return ConfigError(rmt_source,
+                         absl::StrCat("\"memory_dtype\" must be \"float32\", "
+                                      "\"bfloat16\" or \"float16\", got ",
+                                      memory_dtype->dump()));
+    }
+  }
   return config;
 }
 
@@ -121,6 +139,18 @@ absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
 
 absl::string_view MemoryAttentionName(MemoryAttention attention) {
   return attention == MemoryAttention::kFull ? "full" : "bottleneck";
+}
+
+absl::string_view MemoryDTypeName(MemoryDType dtype) {
+  switch (dtype) {
+    case MemoryDType::kFloat32:
+      return "float32";
+    case MemoryDType::kBFloat16:
+      return "bfloat16";
+    case MemoryDType::kFloat16:
+      return "float16";
+  }
+  return "float32";
 }
 
 absl::string_view ActivationName(Activation activation) {
@@ -260,7 +290,8 @@ std::string ModelConfig::ToJson() const {
        {{"num_mem_tokens", rmt.num_mem_tokens},
         {"segment_size", rmt.segment_size},
         {"memory_attention",
-         std::string(MemoryAttentionName(rmt.memory_attention))}}},
+         std::string(MemoryAttentionName(rmt.memory_attention))},
+        {"memory_dtype", std::string(MemoryDTypeName(rmt.memory_dtype))}}},
   };
   return root.dump(2) + "\n";
 }

@@ -23,7 +23,12 @@ enum class MemoryAttention { kFull, kBottleneck };
 
 enum class Activation { kGelu, kGeluTanh, kRelu };
 
+// The precision sessions' memories are stored in, independent of the
+// precision the encoder computes in (a bf16 memory halves per-session state).
+enum class MemoryDType { kFloat32, kBFloat16, kFloat16 };
+
 absl::string_view MemoryAttentionName(MemoryAttention attention);
+absl::string_view MemoryDTypeName(MemoryDType dtype);  // "float32", ...
 absl::string_view ActivationName(Activation activation);
 
 struct RmtConfig {
@@ -32,6 +37,7 @@ struct RmtConfig {
   // memory tokens and two [SEP].
   int64_t segment_size = 499;
   MemoryAttention memory_attention = MemoryAttention::kFull;
+  MemoryDType memory_dtype = MemoryDType::kFloat32;
 };
 
 struct ModelConfig {

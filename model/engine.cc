@@ -442,7 +442,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
   torch::Tensor initial;
   {
     torch::NoGradGuard no_grad;
-    initial = holder->InitMemory(1)[0].detach().clone();  // (m, d)
+    // (m, d), in the precision the config stores memories in.
+    initial = holder->InitMemory(1)[0].detach().to(
+        ScalarTypeOf(holder->config().rmt.memory_dtype), /*non_blocking=*/false,
+        /*copy=*/true);
   }
   MemoryPoolOptions pool_options;
   pool_options.device_capacity = options.device_slots;

@@ -118,4 +118,25 @@ absl::StatusOr<torch::Device> ParseDevice(absl::string_view name) {
       "unknown device \"", name, "\" (use cpu, cuda, cuda:N or auto)"));
 }
 
+absl::StatusOr<torch::ScalarType> ParseComputeDType(absl::string_view name) {
+  if (name == "float32" || name == "fp32") return torch::kFloat;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kHalf;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown dtype \"", std::string(name),
+      "\" (use float32, bfloat16 or float16)"));
+}
+
+torch::ScalarType ScalarTypeOf(MemoryDType dtype) {
+  switch (dtype) {
+    case MemoryDType::kBFloat16:
+      return torch::kBFloat16;
+    case MemoryDType::kFloat16:
+      return torch::kHalf;
+    case MemoryDType::kFloat32:
+      break;
+  }
+  return torch::kFloat;
+}
+
 }  // namespace rmt

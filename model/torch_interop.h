@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "model/config.h"
 #include "model/host_tensor.h"
 #include "model/safetensors.h"
 
@@ -29,6 +30,12 @@ absl::StatusOr<torch::Tensor> FromHostTensor(const HostTensor& host);
 // INVALID_ARGUMENT for other names, UNAVAILABLE when CUDA is asked for but
 // this build or machine has none.
 absl::StatusOr<torch::Device> ParseDevice(absl::string_view name);
+
+// The precision weights are converted to at load: "float32", "bfloat16" or
+// "float16" (also "fp32", "bf16", "fp16"). INVALID_ARGUMENT otherwise.
+absl::StatusOr<torch::ScalarType> ParseComputeDType(absl::string_view name);
+
+torch::ScalarType ScalarTypeOf(MemoryDType dtype);
 
 }  // namespace rmt
 

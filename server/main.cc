@@ -30,6 +30,9 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address (host:port).");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "Prometheus /metrics address; empty: none.");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(std::string, dtype, "float32",
+          "Compute precision: float32, bfloat16 or float16 (weights are "
+          "converted at load; memories keep the config's memory_dtype).");
 ABSL_FLAG(int, max_batch, 32, "Most rows (segments, questions) per forward.");
 ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(2),
           "Longest wait for a fuller batch.");
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   options.model.directory = absl::GetFlag(FLAGS_model);
   options.model.untrained_dir = absl::GetFlag(FLAGS_untrained_dir);
   options.model.device = absl::GetFlag(FLAGS_device);
+  options.model.dtype = absl::GetFlag(FLAGS_dtype);
   options.listen = absl::GetFlag(FLAGS_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.engine.max_batch = std::max(1, absl::GetFlag(FLAGS_max_batch));

@@ -17,6 +17,7 @@ absl::StatusOr<ServedModel> LoadServedModel(const ServedModelOptions& options) {
   ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   LoadOptions load;
   load.device = device;
+  ASSIGN_OR_RETURN(load.dtype, ParseComputeDType(options.dtype));
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(directory, load));
   ServedModel served;
   served.name = bundle->name;

@@ -23,6 +23,7 @@ struct ServedModelOptions {
   std::string directory;
   std::string untrained_dir = "build/untrained-model";
   std::string device = "auto";  // cpu, cuda, cuda:N, auto
+  std::string dtype = "float32";  // compute precision (ParseComputeDType)
 };
 
 struct ServedModel {

@@ -119,6 +119,13 @@ TEST(ModelConfigTest, ParsesEveryActivationAndAttention) {
   auto config = Parse(json);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->rmt.memory_attention, MemoryAttention::kBottleneck);
+  for (MemoryDType dtype : {MemoryDType::kFloat32, MemoryDType::kBFloat16,
+                            MemoryDType::kFloat16}) {
+    json["rmt"]["memory_dtype"] = std::string(MemoryDTypeName(dtype));
+    config = Parse(json);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->rmt.memory_dtype, dtype);
+  }
 }
 
 TEST(ModelConfigTest, ToJsonRoundTrips) {
@@ -138,6 +145,7 @@ TEST(ModelConfigTest, ToJsonRoundTrips) {
   original.rmt.num_mem_tokens = 10;
   original.rmt.segment_size = 499;
   original.rmt.memory_attention = MemoryAttention::kBottleneck;
+  original.rmt.memory_dtype = MemoryDType::kBFloat16;
   ASSERT_TRUE(original.Validate().ok());
 
   const std::string text = original.ToJson();
@@ -160,6 +168,7 @@ TEST(ModelConfigTest, ToJsonRoundTrips) {
   EXPECT_EQ(parsed->rmt.num_mem_tokens, original.rmt.num_mem_tokens);
   EXPECT_EQ(parsed->rmt.segment_size, original.rmt.segment_size);
   EXPECT_EQ(parsed->rmt.memory_attention, original.rmt.memory_attention);
+  EXPECT_EQ(parsed->rmt.memory_dtype, original.rmt.memory_dtype);
   // And a second trip is a fixed point.
   EXPECT_EQ(parsed->ToJson(), text);
 }
@@ -293,6 +302,10 @@ std::vector<BadCase> WrongValueCases() {
        "(rmt): \"num_mem_tokens\" must be a positive integer"},
       {"segment_size_zero", [](Json& j) { j["rmt"]["segment_size"] = 0; },
        "(rmt): \"segment_size\" must be a positive integer"},
+      {"memory_dtype_unknown",
+       [](Json& j) { j["rmt"]["memory_dtype"] = "int8"; },
+       "\"memory_dtype\" must be \"float32\", \"bfloat16\" or \"float16\", "
+       "got \"int8\""},
       {"memory_attention_unknown",
        [](Json& j) { j["rmt"]["memory_attention"] = "sparse"; },
        "\"memory_attention\" must be \"full\" or \"bottleneck\", got "

@@ -19,6 +19,7 @@ namespace {
 
 using ::rmt::testing::RandomTokens;
 using ::rmt::testing::RelativeError;
+using ::rmt::testing::TinyConfig;
 using ::rmt::testing::TinyModel;
 using Document = std::vector<std::vector<int32_t>>;
 
@@ -324,6 +325,39 @@ TEST(EngineTest, CountersAddUp) {
   EXPECT_EQ(counters.slots, 1);
   EXPECT_EQ(counters.bytes_per_slot, 4 * 32 * 4);
   EXPECT_GT(counters.compute, absl::ZeroDuration());
+}
+
+// memory_dtype bfloat16: the pool stores half the bytes, the encoder still
+// computes in fp32, and the memory stays within bf16 rounding of fp32.
+TEST(EngineTest, Bfloat16MemoriesHalveStateAndTrackFp32) {
+  ModelConfig config = TinyConfig();
+  config.rmt.memory_dtype = MemoryDType::kBFloat16;
+  RmtModel fp32 = TinyModel();
+  RmtModel bf16 = CreateRandomModel(config, SpecialTokens{}, 1);
+  {
+    torch::NoGradGuard no_grad;
+    auto source = fp32->named_parameters();
+    for (auto& item : bf16->named_parameters()) {
+      item.value().copy_(*source.find(item.key()));
+    }
+  }
+  auto engine32 = MakeEngine(fp32, EngineOptions{});
+  auto engine16 = MakeEngine(bf16, EngineOptions{});
+  EXPECT_EQ(engine16->Counters().bytes_per_slot,
+            engine32->Counters().bytes_per_slot / 2);
+  SlotId a = *engine32->OpenSlot();
+  SlotId b = *engine16->OpenSlot();
+  std::mt19937 rng(3);
+  for (int s = 0; s < 4; ++s) {
+    const std::vector<int32_t> segment = RandomTokens(rng, 16, config);
+    ASSERT_TRUE(engine32->SubmitSegment(a, segment).get().ok());
+    ASSERT_TRUE(engine16->SubmitSegment(b, segment).get().ok());
+  }
+  auto memory16 = engine16->ReadMemory(b);
+  ASSERT_TRUE(memory16.ok());
+  EXPECT_EQ(memory16->dtype, DType::kBF16);
+  EXPECT_LT(RelativeError(EngineMemory(*engine16, b), EngineMemory(*engine32, a)),
+            3e-2);
 }
 
 TEST(EngineTest, ShutdownFailsQueuedWork) {

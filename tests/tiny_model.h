@@ -64,6 +64,15 @@ inline double RelativeError(const torch::Tensor& a, const torch::Tensor& b) {
   return (x - y).abs().max().item<double>() / scale;
 }
 
+// ||a - b|| / ||b|| (Frobenius): the usual measure for reduced-precision
+// compute, where single elements may round further than the whole.
+inline double NormRelativeError(const torch::Tensor& a, const torch::Tensor& b) {
+  torch::Tensor x = a.detach().to(torch::kCPU, torch::kDouble);
+  torch::Tensor y = b.detach().to(torch::kCPU, torch::kDouble);
+  const double scale = y.norm().item<double>();
+  return (x - y).norm().item<double>() / (scale == 0 ? 1 : scale);
+}
+
 }  // namespace rmt::testing
 
 #endif  // RMT_TESTS_TINY_MODEL_H_

@@ -41,6 +41,9 @@ ABSL_FLAG(std::string, question, "", "The question to ask about the file.");
 ABSL_FLAG(int, top_k, 3, "How many labels to print, best first.");
 ABSL_FLAG(int, chunk_bytes, 64 * 1024, "Bytes read from the file at a time.");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(std::string, dtype, "float32",
+          "Compute precision: float32, bfloat16 or float16 (weights are "
+          "converted at load; memories keep the config's memory_dtype).");
 
 namespace rmt {
 namespace {
@@ -65,6 +68,7 @@ absl::Status Run() {
                    ParseDevice(absl::GetFlag(FLAGS_device)));
   LoadOptions load;
   load.device = device;
+  ASSIGN_OR_RETURN(load.dtype, ParseComputeDType(absl::GetFlag(FLAGS_dtype)));
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(model_dir, load));
   const ModelConfig& config = bundle->config;
   std::cerr << absl::StrFormat(

@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, plot, "",
           "PNG path prefix: writes PREFIX-short.png (Figure 5) and "
           "PREFIX-long.png (Figure 1) with gnuplot.");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(std::string, dtype, "float32",
+          "Compute precision: float32, bfloat16 or float16 (weights are "
+          "converted at load; memories keep the config's memory_dtype).");
 ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per hardware thread).");
 
 namespace rmt {
@@ -123,6 +126,7 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(torch::Device device, ParseDevice(absl::GetFlag(FLAGS_device)));
   LoadOptions load;
   load.device = device;
+  ASSIGN_OR_RETURN(load.dtype, ParseComputeDType(absl::GetFlag(FLAGS_dtype)));
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(absl::GetFlag(FLAGS_model), load));
   const std::string noise_file = absl::GetFlag(FLAGS_noise_file);
   ASSIGN_OR_RETURN(NoiseText noise,
