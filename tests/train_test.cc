@@ -312,3 +312,30 @@ TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {
 
 }  // namespace
 }  // namespace rmt
+
+namespace rmt {
+namespace {
+
+// The bundled reference model (models/rmt-babi) still answers: a guard on
+// the committed weights and on everything that loads them. The full table
+// is rmt-eval's (models/rmt-babi/eval.md); this checks a small sample.
+TEST(BundledModelTest, AnswersMemoryTasksOnTestSamples) {
+  auto bundle = LoadModelDirectory(
+      absl::StrCat(RMT_SOURCE_DIR, "/models/rmt-babi"));
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  auto noise = NoiseText::Load(DefaultNoiseFiles());
+  ASSERT_TRUE(noise.ok()) << noise.status();
+  auto generator = TaskGenerator::Create(
+      (*bundle)->tokenizer, *noise, (*bundle)->config.rmt.segment_size);
+  ASSERT_TRUE(generator.ok()) << generator.status();
+  AccuracyOptions options;
+  options.samples = 100;
+  options.batch_size = 100;
+  for (Task task : {Task::kMemorize, Task::kDetect}) {
+    EXPECT_GE(Accuracy(*(*bundle)->model, *generator, task, 4, options), 0.97)
+        << TaskName(task);
+  }
+}
+
+}  // namespace
+}  // namespace rmt
