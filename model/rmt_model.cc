@@ -30,9 +30,15 @@ SegmentBatch RmtModelImpl::MakeBatch(
   const int64_t length =
       std::max<int64_t>(pad_to_length, static_cast<int64_t>(longest) + m + 3);
 
-  torch::Tensor ids = torch::full({batch, length}, special_tokens_.pad,
-                                  torch::dtype(torch::kLong));
-  torch::Tensor valid = torch::zeros({batch, length}, torch::dtype(torch::kBool));
+  // Assembled on the host; in page-locked memory when the model is on a GPU,
+  // so the copies below run asynchronously.
+  const torch::Device device = bert->embeddings->word_embeddings->weight.device();
+  const bool pinned = device.is_cuda();
+  torch::Tensor ids =
+      torch::full({batch, length}, special_tokens_.pad,
+                  torch::dtype(torch::kLong).pinned_memory(pinned));
+  torch::Tensor valid = torch::zeros(
+      {batch, length}, torch::dtype(torch::kBool).pinned_memory(pinned));
   auto ids_a = ids.accessor<int64_t, 2>();
   auto valid_a = valid.accessor<bool, 2>();
   for (int64_t b = 0; b < batch; ++b) {
@@ -49,7 +55,6 @@ SegmentBatch RmtModelImpl::MakeBatch(
     ids_a[b][p++] = special_tokens_.sep;
     for (int64_t i = 0; i < p; ++i) valid_a[b][i] = true;
   }
-  const torch::Device device = bert->embeddings->word_embeddings->weight.device();
   return SegmentBatch{ids.to(device, /*non_blocking=*/true),
                       valid.to(device, /*non_blocking=*/true)};
 }
