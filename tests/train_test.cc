@@ -243,6 +243,38 @@ TEST(TrainerTest, LossFallsWithinSeconds) {
   EXPECT_LT(last, first * 0.8) << log.str();
 }
 
+// With task_curriculum the tasks join one at a time at one segment, then
+// documents grow; with every validation passing (threshold 0) each
+// evaluation is one curriculum step, and the run stops once everything is
+// in at the target length.
+TEST(TrainerTest, TaskCurriculumAddsTasksThenSegments) {
+  const auto& f = Shared();
+  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
+                                     SpecialTokensOf(*f.vocab), 3);
+  TrainOptions options;
+  options.tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
+  options.task_curriculum = true;
+  options.target_segments = 2;
+  options.batch_size = 3;
+  options.max_steps = 20;
+  options.eval_every = 1;
+  options.eval_samples = 2;
+  options.advance_accuracy = 0.0;
+  std::stringstream log;
+  auto result = Train(model, *f.vocab, *f.generator, options, &log);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto lines = LogLines(log.str());
+  std::vector<std::pair<int, int>> stages;  // (tasks, segments) per line
+  for (const auto& line : lines) {
+    stages.emplace_back(line["tasks"].get<int>(), line["segments"].get<int>());
+  }
+  const std::vector<std::pair<int, int>> expected = {
+      {1, 1}, {2, 1}, {3, 1}, {3, 2}};
+  EXPECT_EQ(stages, expected) << log.str();
+  EXPECT_EQ(result->steps, 4);
+  EXPECT_EQ(result->segments, 2);
+}
+
 TEST(TrainerTest, ResumesFromItsCheckpoint) {
   const auto& f = Shared();
   const fs::path dir = fs::temp_directory_path() /
