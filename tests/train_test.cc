@@ -39,12 +39,9 @@ const Fixture& Shared() {
                                   "/usr/share/games/fortunes/computers"});
     EXPECT_TRUE(noise.ok()) << noise.status();
     f->noise = *noise;
-    VocabularyOptions options;
-    options.size = 1500;
-    options.required_text = TemplateText();
-    auto tokens = BuildVocabulary(f->noise.sentences(), options);
-    EXPECT_TRUE(tokens.ok()) << tokens.status();
-    f->vocab = *Vocabulary::FromTokens(*tokens);
+    auto vocab = BuildTaskVocabulary(f->noise, 1500);
+    EXPECT_TRUE(vocab.ok()) << vocab.status();
+    f->vocab = *vocab;
     f->tokenizer = std::make_shared<WordPieceTokenizer>(f->vocab, TokenizerOptions{});
     auto generator = TaskGenerator::Create(f->tokenizer, f->noise, kSegmentSize);
     EXPECT_TRUE(generator.ok()) << generator.status();

@@ -115,4 +115,10 @@ std::vector<std::string> DefaultNoiseFiles() {
   return files;
 }
 
+absl::StatusOr<NoiseText> LoadNoiseFileOrDefault(const std::string& noise_file) {
+  return NoiseText::Load(noise_file.empty()
+                             ? DefaultNoiseFiles()
+                             : std::vector<std::string>{noise_file});
+}
+
 }  // namespace rmt

@@ -36,6 +36,9 @@ class NoiseText {
 // (the offensive section and the .dat indexes excluded).
 std::vector<std::string> DefaultNoiseFiles();
 
+// The tools' --noise_file: that file, or DefaultNoiseFiles() when empty.
+absl::StatusOr<NoiseText> LoadNoiseFileOrDefault(const std::string& noise_file);
+
 }  // namespace rmt
 
 #endif  // RMT_TRAIN_NOISE_TEXT_H_

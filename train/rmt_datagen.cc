@@ -14,14 +14,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "model/config.h"
 #include "model/status_macros.h"
 #include "model/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "train/noise_text.h"
 #include "train/tasks.h"
-#include "train/vocab_builder.h"
 
 ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning", "Tasks, comma-separated.");
 ABSL_FLAG(int, samples, 100, "Samples per task.");
@@ -43,24 +41,11 @@ ABSL_FLAG(int, vocab_size, 3000, "Size of a built vocabulary.");
 namespace rmt {
 namespace {
 
-absl::StatusOr<std::shared_ptr<const Vocabulary>> BuiltVocabulary(
-    const NoiseText& noise) {
-  VocabularyOptions options;
-  options.size = absl::GetFlag(FLAGS_vocab_size);
-  options.required_text = TemplateText();
-  ASSIGN_OR_RETURN(std::vector<std::string> tokens,
-                   BuildVocabulary(noise.sentences(), options));
-  return Vocabulary::FromTokens(std::move(tokens), "built vocabulary");
-}
-
 absl::Status Run() {
-  const std::string noise_file = absl::GetFlag(FLAGS_noise_file);
   ASSIGN_OR_RETURN(NoiseText noise,
-                   NoiseText::Load(noise_file.empty()
-                                       ? DefaultNoiseFiles()
-                                       : std::vector<std::string>{noise_file}));
+                   LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));
   if (!absl::GetFlag(FLAGS_build_vocab).empty()) {
-    ASSIGN_OR_RETURN(auto vocab, BuiltVocabulary(noise));
+    ASSIGN_OR_RETURN(auto vocab, BuildTaskVocabulary(noise, absl::GetFlag(FLAGS_vocab_size)));
     RETURN_IF_ERROR(vocab->Save(absl::GetFlag(FLAGS_build_vocab)));
     std::cerr << "rmt-datagen: wrote " << vocab->size() << " tokens to "
               << absl::GetFlag(FLAGS_build_vocab) << "\n";
@@ -75,7 +60,7 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::LoadFile(dir + "/config.json"));
     segment_size = config.rmt.segment_size;
   } else {
-    ASSIGN_OR_RETURN(auto vocab, BuiltVocabulary(noise));
+    ASSIGN_OR_RETURN(auto vocab, BuildTaskVocabulary(noise, absl::GetFlag(FLAGS_vocab_size)));
     tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
   }
   ASSIGN_OR_RETURN(TaskGenerator generator,
@@ -99,8 +84,9 @@ absl::Status Run() {
     out = &file;
   }
   uint64_t index = 0;
-  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',')) {
-    ASSIGN_OR_RETURN(Task task, ParseTask(std::string(name)));
+  ASSIGN_OR_RETURN(std::vector<Task> tasks,
+                   ParseTaskList(absl::GetFlag(FLAGS_tasks)));
+  for (Task task : tasks) {
     for (int i = 0; i < absl::GetFlag(FLAGS_samples); ++i) {
       Sample sample = generator.Generate(
           task, segments, SampleSeed(split, absl::GetFlag(FLAGS_seed), index++));

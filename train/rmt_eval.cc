@@ -128,11 +128,8 @@ absl::Status Run() {
   load.device = device;
   ASSIGN_OR_RETURN(load.dtype, ParseComputeDType(absl::GetFlag(FLAGS_dtype)));
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(absl::GetFlag(FLAGS_model), load));
-  const std::string noise_file = absl::GetFlag(FLAGS_noise_file);
   ASSIGN_OR_RETURN(NoiseText noise,
-                   NoiseText::Load(noise_file.empty()
-                                       ? DefaultNoiseFiles()
-                                       : std::vector<std::string>{noise_file}));
+                   LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));
   ASSIGN_OR_RETURN(TaskGenerator generator,
                    TaskGenerator::Create(bundle->tokenizer, noise,
                                          bundle->config.rmt.segment_size));
@@ -144,11 +141,8 @@ absl::Status Run() {
     }
     segments.push_back(value);
   }
-  std::vector<Task> tasks;
-  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',')) {
-    ASSIGN_OR_RETURN(Task task, ParseTask(std::string(name)));
-    tasks.push_back(task);
-  }
+  ASSIGN_OR_RETURN(std::vector<Task> tasks,
+                   ParseTaskList(absl::GetFlag(FLAGS_tasks)));
   Results results;
   for (int s : segments) {
     for (Task task : tasks) {

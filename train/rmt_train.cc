@@ -17,7 +17,6 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
@@ -25,7 +24,6 @@
 #include "train/noise_text.h"
 #include "train/tasks.h"
 #include "train/trainer.h"
-#include "train/vocab_builder.h"
 
 ABSL_FLAG(std::string, out, "", "Output model directory (required).");
 ABSL_FLAG(std::string, noise_file, "",
@@ -93,11 +91,7 @@ absl::Status Run(int argc, char** argv) {
 
   TrainOptions options;
   options.out_dir = out;
-  options.tasks.clear();
-  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',')) {
-    ASSIGN_OR_RETURN(Task task, ParseTask(std::string(name)));
-    options.tasks.push_back(task);
-  }
+  ASSIGN_OR_RETURN(options.tasks, ParseTaskList(absl::GetFlag(FLAGS_tasks)));
   options.target_segments = absl::GetFlag(FLAGS_target_segments);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.learning_rate = absl::GetFlag(FLAGS_lr);
@@ -113,17 +107,10 @@ absl::Status Run(int argc, char** argv) {
   options.seed = absl::GetFlag(FLAGS_seed);
   options.resume = absl::GetFlag(FLAGS_resume);
 
-  const std::string noise_file = absl::GetFlag(FLAGS_noise_file);
   ASSIGN_OR_RETURN(NoiseText noise,
-                   NoiseText::Load(noise_file.empty()
-                                       ? DefaultNoiseFiles()
-                                       : std::vector<std::string>{noise_file}));
-  VocabularyOptions vocab_options;
-  vocab_options.size = absl::GetFlag(FLAGS_vocab_size);
-  vocab_options.required_text = TemplateText();
-  ASSIGN_OR_RETURN(std::vector<std::string> tokens,
-                   BuildVocabulary(noise.sentences(), vocab_options));
-  ASSIGN_OR_RETURN(auto vocab, Vocabulary::FromTokens(tokens, "built vocabulary"));
+                   LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));
+  ASSIGN_OR_RETURN(auto vocab,
+                   BuildTaskVocabulary(noise, absl::GetFlag(FLAGS_vocab_size)));
   auto tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
   ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
   ASSIGN_OR_RETURN(TaskGenerator generator,

@@ -6,7 +6,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "model/status_macros.h"
+#include "train/vocab_builder.h"
 
 namespace rmt {
 namespace {
@@ -114,6 +116,25 @@ absl::StatusOr<Task> ParseTask(const std::string& name) {
   if (name == "reasoning") return Task::kReasoning;
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown task \"", name, "\" (memorize, detect, reasoning)"));
+}
+
+absl::StatusOr<std::vector<Task>> ParseTaskList(const std::string& names) {
+  std::vector<Task> tasks;
+  for (absl::string_view name : absl::StrSplit(names, ',')) {
+    ASSIGN_OR_RETURN(Task task, ParseTask(std::string(name)));
+    tasks.push_back(task);
+  }
+  return tasks;
+}
+
+absl::StatusOr<std::shared_ptr<const Vocabulary>> BuildTaskVocabulary(
+    const NoiseText& noise, int size) {
+  VocabularyOptions options;
+  options.size = size;
+  options.required_text = TemplateText();
+  ASSIGN_OR_RETURN(std::vector<std::string> tokens,
+                   BuildVocabulary(noise.sentences(), options));
+  return Vocabulary::FromTokens(std::move(tokens), "built vocabulary");
 }
 
 absl::StatusOr<Split> ParseSplit(const std::string& name) {

@@ -36,6 +36,8 @@ inline constexpr Task kAllTasks[] = {Task::kMemorize, Task::kDetect,
 std::string TaskName(Task task);
 // Also accepts "detect" for detect & memorize.
 absl::StatusOr<Task> ParseTask(const std::string& name);
+// A comma-separated list of task names ("memorize,detect,reasoning").
+absl::StatusOr<std::vector<Task>> ParseTaskList(const std::string& names);
 
 enum class Split { kTrain = 0, kValidation = 1, kTest = 2 };
 absl::StatusOr<Split> ParseSplit(const std::string& name);
@@ -61,6 +63,11 @@ const std::vector<std::string>& TaskLabels();
 // The words of every fact and question template and entity, so a
 // vocabulary can hold them whole.
 std::vector<std::string> TemplateText();
+
+// The training tools' vocabulary: `size` tokens built from the noise text
+// (BuildVocabulary) with every TemplateText word kept whole.
+absl::StatusOr<std::shared_ptr<const Vocabulary>> BuildTaskVocabulary(
+    const NoiseText& noise, int size);
 
 class TaskGenerator {
  public:
