@@ -16,8 +16,12 @@ SERVER ?= localhost:50051
 SESSIONS ?= 16
 TOKENS ?= 4096
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS) -LE slow
+# make fuzz: libFuzzer targets (clang, no torch) in their own build directory.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run ask loadgen test test-all bench reference-model clean
+.PHONY: all deps build run ask loadgen test test-all bench reference-model clean fuzz
+.PHONY: format format-check tidy test-sanitize test-tsan
 
 all: build
 
@@ -40,8 +44,59 @@ ask: build
 loadgen: build
 	$(BUILD_DIR)/client/rmt-loadgen --server="$(SERVER)" --sessions=$(SESSIONS) --tokens=$(TOKENS)
 
-test: build
+test: format-check build
 	ctest --test-dir $(BUILD_DIR) $(CTEST_FLAGS)
+
+# clang-format (.clang-format at the root): make test fails on an unformatted
+# file; make format formats them all.
+format-check: deps
+	@bash scripts/check_format.sh
+
+format: deps
+	@bash scripts/check_format.sh --fix
+
+# clang-tidy with the root .clang-tidy over the project's sources (slow: about
+# a minute per torch file on 2 cores). TIDY_PATHS narrows it: make tidy
+# TIDY_PATHS=model/
+TIDY_PATHS ?=
+tidy: build
+	bash scripts/run_tidy.sh $(BUILD_DIR) $(TIDY_PATHS)
+
+# The fast suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# engine and server tests under ThreadSanitizer, each in a build directory of
+# its own. Warnings are not errors there: -O1 warns differently from -O3, and
+# make test already holds the line.
+ASAN_BUILD_DIR ?= build-asan
+TSAN_BUILD_DIR ?= build-tsan
+SANITIZER_DIR := $(CURDIR)/tests/sanitizers
+SANITIZER_CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DRMT_WERROR=OFF \
+  -DRMT_BUILD_BENCHMARKS=OFF
+# The build runs the tests too (gtest_discover_tests lists them), so the
+# options hold for cmake --build as well as ctest.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:strict_init_order=1 \
+  LSAN_OPTIONS=suppressions=$(SANITIZER_DIR)/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(SANITIZER_DIR)/ubsan.supp
+# OMP_NUM_THREADS=1: LibTorch's OpenMP workers synchronise through libgomp,
+# which TSan cannot see; with one thread there are none.
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(SANITIZER_DIR)/tsan.supp \
+  OMP_NUM_THREADS=1
+TSAN_TESTS := engine_test memory_pool_test server_test server_drain_test \
+  metrics_endpoint_test
+
+test-sanitize: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja $(SANITIZER_CMAKE_FLAGS) \
+	  -DRMT_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	$(ASAN_ENV) cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	$(ASAN_ENV) ctest --test-dir $(ASAN_BUILD_DIR) $(CTEST_FLAGS)
+
+# Only TSAN_TESTS are built; ctest's placeholders for the others
+# (<name>_NOT_BUILT) are skipped.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja $(SANITIZER_CMAKE_FLAGS) \
+	  -DRMT_SANITIZE=thread $(CMAKE_FLAGS)
+	$(TSAN_ENV) cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(TSAN_TESTS)
+	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$'
 
 # Every test, the slow ones too.
 test-all: build
@@ -49,6 +104,14 @@ test-all: build
 
 bench: build
 	$(BUILD_DIR)/bench/rmt-bench
+
+# Builds the fuzzers (tests/fuzz) and runs each for FUZZ_SECONDS on a copy of
+# its seed corpus; fails on any crash, leak or sanitizer report.
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=Release -DRMT_BUILD_FUZZERS=ON
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
+	bash scripts/run_fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
 
 # Retrains the reference model into build/reference-model and evaluates it
 # (about an hour on 2 cores); see README "Quality".

@@ -7,6 +7,8 @@
 //          run (the ratio is what the scheduler costs or saves).
 //
 //   rmt-bench --configs=small,base --batches=1,2,4,8
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,13 +23,12 @@
 #include <thread>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "model/engine.h"
+#include "model/guarded_main.h"
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/torch_interop.h"
@@ -103,7 +104,8 @@ double SegmentFlops(const ModelConfig& c) {
   const double t = static_cast<double>(c.segment_length());
   const double d = static_cast<double>(c.hidden_size);
   const double i = static_cast<double>(c.intermediate_size);
-  return c.num_hidden_layers * (2 * t * (4 * d * d + 2 * d * i) + 4 * t * t * d);
+  return c.num_hidden_layers *
+         (2 * t * (4 * d * d + 2 * d * i) + 4 * t * t * d);
 }
 
 std::vector<int32_t> FullSegment(std::mt19937& rng, const ModelConfig& config) {
@@ -124,7 +126,8 @@ double TimeStepOnThisThread(RmtModel& model, int batch, torch::Device device) {
   torch::NoGradGuard no_grad;
   std::mt19937 rng(batch);
   std::vector<std::vector<int32_t>> segments;
-  for (int b = 0; b < batch; ++b) segments.push_back(FullSegment(rng, model->config()));
+  for (int b = 0; b < batch; ++b)
+    segments.push_back(FullSegment(rng, model->config()));
   torch::Tensor memory = model->InitMemory(batch).clone();
   // Warm up for a while, not one step: the first runs on a cold thread pool
   // and allocator measured up to 1.7x slower here.
@@ -179,7 +182,8 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
   // Enough segments for about min_seconds of work at the raw step's speed.
   const int per_session = std::max(
       absl::GetFlag(FLAGS_segments_per_session),
-      static_cast<int>(absl::GetFlag(FLAGS_min_seconds) / raw_step_seconds) + 1);
+      static_cast<int>(absl::GetFlag(FLAGS_min_seconds) / raw_step_seconds) +
+          1);
   std::vector<SlotId> slots;
   for (int s = 0; s < sessions; ++s) slots.push_back(*(*engine)->OpenSlot());
   // One warm-up segment each, so allocation and first-touch costs stay out.
@@ -187,7 +191,8 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
     std::mt19937 rng(0);
     std::vector<std::future<absl::Status>> warm;
     for (SlotId slot : slots) {
-      warm.push_back((*engine)->SubmitSegment(slot, FullSegment(rng, model->config())));
+      warm.push_back(
+          (*engine)->SubmitSegment(slot, FullSegment(rng, model->config())));
     }
     for (auto& w : warm) w.get().IgnoreError();
   }
@@ -198,20 +203,23 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
       std::mt19937 rng(s + 1);
       std::vector<std::future<absl::Status>> results;
       for (int i = 0; i < per_session; ++i) {
-        results.push_back(
-            (*engine)->SubmitSegment(slots[s], FullSegment(rng, model->config())));
+        results.push_back((*engine)->SubmitSegment(
+            slots[s], FullSegment(rng, model->config())));
       }
       for (auto& r : results) r.get().IgnoreError();
     });
   }
   for (auto& c : clients) c.join();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
   const EngineCounters counters = (*engine)->Counters();
-  std::fprintf(stderr, "engine: %lld batches, %lld rows, %lld failed, compute %.3f s\n",
+  std::fprintf(stderr,
+               "engine: %lld batches, %lld rows, %lld failed, compute %.3f s\n",
                (long long)counters.batches, (long long)counters.rows,
                (long long)counters.failed_batches,
                absl::ToDoubleSeconds(counters.compute));
-  return double(sessions) * per_session * model->config().rmt.segment_size / seconds;
+  return double(sessions) * per_session * model->config().rmt.segment_size /
+         seconds;
 }
 
 // FLOP/s of a square matrix product in `dtype` on `device`: the peak that
@@ -309,7 +317,8 @@ int Main() {
   std::optional<MemoryDType> memory_dtype;
   for (MemoryDType d :
        {MemoryDType::kFloat32, MemoryDType::kBFloat16, MemoryDType::kFloat16}) {
-    if (MemoryDTypeName(d) == absl::GetFlag(FLAGS_memory_dtype)) memory_dtype = d;
+    if (MemoryDTypeName(d) == absl::GetFlag(FLAGS_memory_dtype))
+      memory_dtype = d;
   }
   if (!absl::GetFlag(FLAGS_memory_dtype).empty() && !memory_dtype) {
     std::cerr << "--memory_dtype: use float32, bfloat16 or float16\n";
@@ -350,10 +359,12 @@ int Main() {
         "memory tokens\n\n",
         name.c_str(), (long long)config.num_hidden_layers,
         (long long)config.hidden_size, (long long)config.num_attention_heads,
-        (long long)config.rmt.segment_size, (long long)config.rmt.num_mem_tokens);
+        (long long)config.rmt.segment_size,
+        (long long)config.rmt.num_mem_tokens);
     {
-      const int64_t state = config.rmt.num_mem_tokens * config.hidden_size *
-                            c10::elementSize(ScalarTypeOf(config.rmt.memory_dtype));
+      const int64_t state =
+          config.rmt.num_mem_tokens * config.hidden_size *
+          c10::elementSize(ScalarTypeOf(config.rmt.memory_dtype));
       int64_t weights = 0;
       for (const auto& p : model->parameters()) {
         weights += p.numel() * static_cast<int64_t>(p.element_size());
@@ -367,7 +378,8 @@ int Main() {
           std::string(MemoryDTypeName(config.rmt.memory_dtype)).c_str(),
           weights / 1e6, (long long)n, (weights + n * state) / 1e6);
     }
-    std::printf("| batch | ms/step | tokens/s | GFLOP/s | MFU | vs batch 1 |\n");
+    std::printf(
+        "| batch | ms/step | tokens/s | GFLOP/s | MFU | vs batch 1 |\n");
     std::printf("|---:|---:|---:|---:|---:|---:|\n");
     std::map<int, double> step_tokens_per_second;
     double base = 0;
@@ -382,7 +394,9 @@ int Main() {
                   tps / base);
       std::fflush(stdout);
     }
-    std::printf("\n| sessions | engine tokens/s | raw step tokens/s (batch = sessions) | engine / raw |\n");
+    std::printf(
+        "\n| sessions | engine tokens/s | raw step tokens/s (batch = sessions) "
+        "| engine / raw |\n");
     std::printf("|---:|---:|---:|---:|\n");
     for (int sessions : Ints(absl::GetFlag(FLAGS_sessions))) {
       const double raw = step_tokens_per_second.count(sessions)
@@ -406,7 +420,9 @@ int Main() {
 }  // namespace rmt
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_tune_malloc)) rmt::KeepTensorBuffersMapped();
-  return rmt::Main();
+  return rmt::GuardedMain("rmt-bench", [&] {
+    absl::ParseCommandLine(argc, argv);
+    if (absl::GetFlag(FLAGS_tune_malloc)) rmt::KeepTensorBuffersMapped();
+    return rmt::Main();
+  });
 }

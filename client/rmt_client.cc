@@ -9,16 +9,15 @@
 // (--json for machine-readable output).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -26,10 +25,13 @@
 #include "absl/strings/str_format.h"
 #include "client/client_common.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "model/file_util.h"
+#include "model/guarded_main.h"
 #include "rmt/v1/memory_qa.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051", "rmt-server address.");
-ABSL_FLAG(std::string, tls_ca, "", "PEM root certificates (TLS); empty: plaintext.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM root certificates (TLS); empty: plaintext.");
 ABSL_FLAG(std::string, token, "", "Bearer token (or $RMT_TOKEN).");
 ABSL_FLAG(std::string, doc, "", "ask: the document (UTF-8 text file).");
 ABSL_FLAG(int, top_k, 3, "ask: labels per answer.");
@@ -53,15 +55,19 @@ int Fail(const std::string& what, const grpc::Status& status) {
 int Ask(v1::MemoryQA::Stub& stub, const ChannelOptions& channel,
         const std::vector<std::string>& questions) {
   const std::string path = absl::GetFlag(FLAGS_doc);
-  std::ifstream in(path, std::ios::binary);
-  if (path.empty() || !in || questions.empty()) {
-    std::cerr << "rmt-client ask: needs --doc FILE (readable) and at least "
-                 "one --question\n";
+  if (path.empty() || questions.empty()) {
+    std::cerr << "rmt-client ask: needs --doc FILE and at least one "
+                 "--question\n";
     return 2;
   }
-  in.seekg(0, std::ios::end);
-  const double total_bytes = static_cast<double>(in.tellg());
-  in.seekg(0);
+  // Read whole (documents are text, small beside the tokens they become)
+  // and sent in --chunk_bytes pieces.
+  const absl::StatusOr<std::string> doc = ReadFileToString(path);
+  if (!doc.ok()) {
+    std::cerr << "rmt-client ask: " << doc.status() << "\n";
+    return 2;
+  }
+  const double total_bytes = static_cast<double>(doc->size());
   grpc::ClientContext context;
   Authorize(channel, &context);
   auto stream = stub.Converse(&context);
@@ -103,14 +109,13 @@ int Ask(v1::MemoryQA::Stub& stub, const ChannelOptions& channel,
   request.mutable_open()->set_keep_alive(absl::GetFlag(FLAGS_keep_alive));
   request.mutable_open()->set_top_k(absl::GetFlag(FLAGS_top_k));
   bool ok = stream->Write(request);
-  std::string chunk(std::max(1, absl::GetFlag(FLAGS_chunk_bytes)), '\0');
-  while (ok && in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    if (in.gcount() == 0) break;
+  const size_t chunk_bytes = std::max(1, absl::GetFlag(FLAGS_chunk_bytes));
+  for (size_t offset = 0; ok && offset < doc->size(); offset += chunk_bytes) {
+    const size_t length = std::min(chunk_bytes, doc->size() - offset);
     request.Clear();
-    request.mutable_chunk()->set_text(chunk.data(), in.gcount());
+    request.mutable_chunk()->set_text(doc->data() + offset, length);
     ok = stream->Write(request);
-    sent_bytes += static_cast<double>(in.gcount());
+    sent_bytes += static_cast<double>(length);
   }
   for (size_t i = 0; ok && i < questions.size(); ++i) {
     request.Clear();
@@ -165,7 +170,11 @@ int Run(const std::string& command, const std::vector<std::string>& args,
         const std::vector<std::string>& questions) {
   ChannelOptions channel;
   channel.server = absl::GetFlag(FLAGS_server);
-  channel.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  if (absl::Status tls = LoadTlsRoots(absl::GetFlag(FLAGS_tls_ca), &channel);
+      !tls.ok()) {
+    std::cerr << "rmt-client: " << tls << "\n";
+    return 2;
+  }
   channel.token = absl::GetFlag(FLAGS_token);
   if (channel.token.empty() && std::getenv("RMT_TOKEN") != nullptr) {
     channel.token = std::getenv("RMT_TOKEN");
@@ -185,8 +194,7 @@ int Run(const std::string& command, const std::vector<std::string>& args,
         grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
             response.status());
     std::cout << (as_json ? json({{"status", name}}).dump() : name) << "\n";
-    return response.status() ==
-                   grpc::health::v1::HealthCheckResponse::SERVING
+    return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
                ? 0
                : 1;
   }
@@ -244,28 +252,30 @@ int Run(const std::string& command, const std::vector<std::string>& args,
 }  // namespace rmt::client
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "rmt-client ask --doc FILE --question \"...\" [--question ...]\n"
-      "rmt-client health | info | export SESSION | import | close SESSION");
-  // --question may repeat; absl flags keep only the last, so take them here.
-  std::vector<std::string> questions;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--question" && i + 1 < argc) {
-      questions.push_back(argv[++i]);
-    } else if (arg.rfind("--question=", 0) == 0) {
-      questions.push_back(arg.substr(11));
-    } else {
-      rest.push_back(argv[i]);
+  return rmt::GuardedMain("rmt-client", [&] {
+    absl::SetProgramUsageMessage(
+        "rmt-client ask --doc FILE --question \"...\" [--question ...]\n"
+        "rmt-client health | info | export SESSION | import | close SESSION");
+    // --question may repeat; absl flags keep only the last, so take them here.
+    std::vector<std::string> questions;
+    std::vector<char*> rest;
+    for (int i = 0; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--question" && i + 1 < argc) {
+        questions.push_back(argv[++i]);
+      } else if (arg.rfind("--question=", 0) == 0) {
+        questions.push_back(arg.substr(11));
+      } else {
+        rest.push_back(argv[i]);
+      }
     }
-  }
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
-  if (positional.size() < 2) {
-    std::cerr << "usage: rmt-client ask|health|info|export|import|close\n";
-    return 2;
-  }
-  std::vector<std::string> args(positional.begin() + 2, positional.end());
-  return rmt::client::Run(positional[1], args, questions);
+    std::vector<char*> positional =
+        absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+    if (positional.size() < 2) {
+      std::cerr << "usage: rmt-client ask|health|info|export|import|close\n";
+      return 2;
+    }
+    std::vector<std::string> args(positional.begin() + 2, positional.end());
+    return rmt::client::Run(positional[1], args, questions);
+  });
 }

@@ -11,12 +11,11 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -24,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client_common.h"
+#include "model/guarded_main.h"
 #include "rmt/v1/memory_qa.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051", "rmt-server address.");
@@ -51,8 +51,8 @@ struct Results {
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
-  const size_t index = std::min(values.size() - 1,
-                                static_cast<size_t>(p * values.size()));
+  const size_t index =
+      std::min(values.size() - 1, static_cast<size_t>(p * values.size()));
   return values[index];
 }
 
@@ -80,8 +80,8 @@ void RunSession(const ChannelOptions& channel_options, int seed,
         const auto now = Clock::now();
         if (response.has_progress()) {
           absl::MutexLock lock(&sent_mu);
-          for (int64_t k = seen; k < response.progress().segments_processed() &&
-                                 k < segments;
+          for (int64_t k = seen;
+               k < response.progress().segments_processed() && k < segments;
                ++k) {
             segment_ms.push_back(
                 std::chrono::duration<double, std::milli>(now - sent[k])
@@ -128,8 +128,8 @@ void RunSession(const ChannelOptions& channel_options, int seed,
     absl::MutexLock lock(&results->mu);
     if (!status.ok() || answer_ms.size() != 1) {
       ++results->errors;
-      results->error_messages.push_back(
-          status.ok() ? "no answer" : status.error_message());
+      results->error_messages.push_back(status.ok() ? "no answer"
+                                                    : status.error_message());
       continue;
     }
     results->tokens += n;
@@ -143,7 +143,11 @@ void RunSession(const ChannelOptions& channel_options, int seed,
 int Main() {
   ChannelOptions channel;
   channel.server = absl::GetFlag(FLAGS_server);
-  channel.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  if (absl::Status tls = LoadTlsRoots(absl::GetFlag(FLAGS_tls_ca), &channel);
+      !tls.ok()) {
+    std::cerr << "rmt-loadgen: " << tls << "\n";
+    return 1;
+  }
   channel.token = absl::GetFlag(FLAGS_token);
   auto stub = v1::MemoryQA::NewStub(MakeChannel(channel));
   v1::ModelInfo info;
@@ -170,22 +174,21 @@ int Main() {
   absl::MutexLock lock(&results.mu);
   const double tokens_per_second = results.tokens / seconds;
   if (absl::GetFlag(FLAGS_json)) {
-    nlohmann::json out = {
-        {"sessions", sessions},
-        {"tokens_per_document", absl::GetFlag(FLAGS_tokens)},
-        {"seconds", seconds},
-        {"tokens", results.tokens},
-        {"tokens_per_second", tokens_per_second},
-        {"segment_latency_ms",
-         {{"p50", Percentile(results.segment_ms, 0.5)},
-          {"p90", Percentile(results.segment_ms, 0.9)},
-          {"p99", Percentile(results.segment_ms, 0.99)}}},
-        {"answer_latency_ms",
-         {{"p50", Percentile(results.answer_ms, 0.5)},
-          {"p90", Percentile(results.answer_ms, 0.9)},
-          {"p99", Percentile(results.answer_ms, 0.99)}}},
-        {"errors", results.errors},
-        {"error_messages", results.error_messages}};
+    nlohmann::json out = {{"sessions", sessions},
+                          {"tokens_per_document", absl::GetFlag(FLAGS_tokens)},
+                          {"seconds", seconds},
+                          {"tokens", results.tokens},
+                          {"tokens_per_second", tokens_per_second},
+                          {"segment_latency_ms",
+                           {{"p50", Percentile(results.segment_ms, 0.5)},
+                            {"p90", Percentile(results.segment_ms, 0.9)},
+                            {"p99", Percentile(results.segment_ms, 0.99)}}},
+                          {"answer_latency_ms",
+                           {{"p50", Percentile(results.answer_ms, 0.5)},
+                            {"p90", Percentile(results.answer_ms, 0.9)},
+                            {"p99", Percentile(results.answer_ms, 0.99)}}},
+                          {"errors", results.errors},
+                          {"error_messages", results.error_messages}};
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << absl::StrFormat(
@@ -194,8 +197,8 @@ int Main() {
         "segment latency ms  p50 %.1f  p90 %.1f  p99 %.1f\n"
         "answer latency ms   p50 %.1f  p90 %.1f  p99 %.1f\n"
         "errors %d\n",
-        sessions, absl::GetFlag(FLAGS_tokens), info.name(),
-        info.segment_size(), tokens_per_second, results.tokens, seconds,
+        sessions, absl::GetFlag(FLAGS_tokens), info.name(), info.segment_size(),
+        tokens_per_second, results.tokens, seconds,
         Percentile(results.segment_ms, 0.5),
         Percentile(results.segment_ms, 0.9),
         Percentile(results.segment_ms, 0.99),
@@ -212,8 +215,10 @@ int Main() {
 }  // namespace rmt::client
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "rmt-loadgen --server HOST:PORT --sessions S --tokens N [--json]");
-  absl::ParseCommandLine(argc, argv);
-  return rmt::client::Main();
+  return rmt::GuardedMain("rmt-loadgen", [&] {
+    absl::SetProgramUsageMessage(
+        "rmt-loadgen --server HOST:PORT --sessions S --tokens N [--json]");
+    absl::ParseCommandLine(argc, argv);
+    return rmt::client::Main();
+  });
 }

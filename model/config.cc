@@ -1,10 +1,10 @@
 #include "model/config.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "model/file_util.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -17,6 +17,43 @@ absl::Status ConfigError(absl::string_view source, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(source, ": ", message));
 }
 
+// Upper bounds on every dimension, far beyond any BERT (BERT-large is 1024
+// wide, 24 layers, 30522 words, 512 positions) yet small enough that a typo
+// or a corrupt config.json is refused here instead of making torch try to
+// allocate terabytes (an uncaught c10::Error or std::bad_alloc at start-up).
+constexpr int64_t kMaxHiddenSize = 65536;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxIntermediateSize = 4 * kMaxHiddenSize;
+constexpr int64_t kMaxVocabSize = 10'000'000;
+constexpr int64_t kMaxPositions = 1 << 20;
+constexpr int64_t kMaxTypeVocabSize = 1024;
+constexpr int64_t kMaxMemTokens = 65536;
+// Each bound above still allows configs of petabytes when combined; the
+// total is what decides whether the model fits anywhere (20e9 float32
+// parameters are 80 GB).
+constexpr double kMaxParameters = 20e9;
+
+// The parameters RmtModel allocates for `config` (the shapes are listed in
+// checkpoint_layout.h). In double so that no combination of sizes can
+// overflow.
+double ParameterCount(const ModelConfig& config) {
+  const double d = static_cast<double>(config.hidden_size);
+  const double inner = static_cast<double>(config.intermediate_size);
+  const double embeddings =
+      (static_cast<double>(config.vocab_size) +
+       static_cast<double>(config.max_position_embeddings) +
+       static_cast<double>(config.type_vocab_size)) *
+          d +
+      2 * d;
+  const double layer =
+      4 * (d * d + d) + 2 * d + (d * inner + inner) + (inner * d + d) + 2 * d;
+  const double pooler = d * d + d;
+  const double labels = static_cast<double>(config.labels.size());
+  const double classifier = d * labels + labels;
+  return embeddings + static_cast<double>(config.num_hidden_layers) * layer +
+         pooler + classifier;
+}
+
 absl::StatusOr<const Json*> Field(const Json& object, absl::string_view source,
                                   const std::string& key) {
   auto it = object.find(key);
@@ -26,12 +63,13 @@ absl::StatusOr<const Json*> Field(const Json& object, absl::string_view source,
   return &*it;
 }
 
-absl::StatusOr<int64_t> PositiveInt(const Json& object, absl::string_view source,
+absl::StatusOr<int64_t> PositiveInt(const Json& object,
+                                    absl::string_view source,
                                     const std::string& key) {
   ASSIGN_OR_RETURN(const Json* value, Field(object, source, key));
   if (!value->is_number_integer() || value->get<int64_t>() <= 0) {
-    return ConfigError(source,
-                       absl::StrCat("\"", key, "\" must be a positive integer"));
+    return ConfigError(
+        source, absl::StrCat("\"", key, "\" must be a positive integer"));
   }
   return value->get<int64_t>();
 }
@@ -42,8 +80,9 @@ absl::StatusOr<double> NumberOr(const Json& object, absl::string_view source,
   auto it = object.find(key);
   if (it == object.end()) return fallback;
   if (!it->is_number() || it->get<double>() < min || it->get<double>() > max) {
-    return ConfigError(source, absl::StrCat("\"", key, "\" must be a number in [",
-                                            min, ", ", max, "]"));
+    return ConfigError(
+        source, absl::StrCat("\"", key, "\" must be a number in [", min, ", ",
+                             max, "]"));
   }
   return it->get<double>();
 }
@@ -77,14 +116,14 @@ absl::StatusOr<std::vector<std::string>> ParseLabels(const Json& value,
                    key.find_first_not_of("0123456789") == std::string::npos;
     if (numeric) id = std::stoul(key);
     if (!numeric || id >= labels.size() || seen[id]) {
-      return ConfigError(source,
-                         absl::StrCat("\"id2label\" keys must be the ids 0..",
-                                      labels.size() - 1, " each once; got \"",
-                                      key, "\""));
+      return ConfigError(
+          source,
+          absl::StrCat("\"id2label\" keys must be the ids 0..",
+                       labels.size() - 1, " each once; got \"", key, "\""));
     }
     if (!label.is_string()) {
-      return ConfigError(source, absl::StrCat("\"id2label\"[\"", key,
-                                              "\"] must be a string"));
+      return ConfigError(
+          source, absl::StrCat("\"id2label\"[\"", key, "\"] must be a string"));
     }
     seen[id] = true;
     labels[id] = label.get<std::string>();
@@ -94,7 +133,8 @@ absl::StatusOr<std::vector<std::string>> ParseLabels(const Json& value,
 
 absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
   ASSIGN_OR_RETURN(const Json* rmt, Field(root, source, "rmt"));
-  if (!rmt->is_object()) return ConfigError(source, "\"rmt\" must be an object");
+  if (!rmt->is_object())
+    return ConfigError(source, "\"rmt\" must be an object");
   const std::string rmt_source = absl::StrCat(source, " (rmt)");
   RmtConfig config;
   ASSIGN_OR_RETURN(config.num_mem_tokens,
@@ -108,10 +148,10 @@ absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
     } else if (*attention == "bottleneck") {
       config.memory_attention = MemoryAttention::kBottleneck;
     } else {
-      return ConfigError(rmt_source,
-                         absl::StrCat("\"memory_attention\" must be \"full\" or "
-                                      "\"bottleneck\", got ",
-                                      attention->dump()));
+      return ConfigError(
+          rmt_source, absl::StrCat("\"memory_attention\" must be \"full\" or "
+                                   "\"bottleneck\", got ",
+                                   attention->dump()));
     }
   }
   auto memory_dtype = rmt->find("memory_dtype");
@@ -173,7 +213,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
   }
   ModelConfig config;
   ASSIGN_OR_RETURN(config.vocab_size, PositiveInt(root, source, "vocab_size"));
-  ASSIGN_OR_RETURN(config.hidden_size, PositiveInt(root, source, "hidden_size"));
+  ASSIGN_OR_RETURN(config.hidden_size,
+                   PositiveInt(root, source, "hidden_size"));
   ASSIGN_OR_RETURN(config.num_hidden_layers,
                    PositiveInt(root, source, "num_hidden_layers"));
   ASSIGN_OR_RETURN(config.num_attention_heads,
@@ -204,40 +245,48 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
 }
 
 absl::StatusOr<ModelConfig> ModelConfig::LoadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return FromJson(buffer.str(), path);
+  ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  return FromJson(text, path);
 }
 
 absl::Status ModelConfig::Validate(absl::string_view source) const {
   // Configs built in code reach here without FromJson's per-key checks, so
   // name the offending key as FromJson would.
-  const std::pair<const char*, int64_t> sizes[] = {
-      {"vocab_size", vocab_size},
-      {"hidden_size", hidden_size},
-      {"num_hidden_layers", num_hidden_layers},
-      {"num_attention_heads", num_attention_heads},
-      {"intermediate_size", intermediate_size},
-      {"max_position_embeddings", max_position_embeddings},
-      {"type_vocab_size", type_vocab_size},
-      {"rmt.num_mem_tokens", rmt.num_mem_tokens},
-      {"rmt.segment_size", rmt.segment_size}};
-  for (const auto& [key, value] : sizes) {
-    if (value <= 0) {
-      return ConfigError(source, absl::StrCat("\"", key,
+  struct Size {
+    const char* key;
+    int64_t value;
+    int64_t max;
+  };
+  const Size sizes[] = {
+      {"vocab_size", vocab_size, kMaxVocabSize},
+      {"hidden_size", hidden_size, kMaxHiddenSize},
+      {"num_hidden_layers", num_hidden_layers, kMaxLayers},
+      // At most one head per hidden unit; the divisibility check below
+      // enforces it too, but this names the key that is absurd.
+      {"num_attention_heads", num_attention_heads, kMaxHiddenSize},
+      {"intermediate_size", intermediate_size, kMaxIntermediateSize},
+      {"max_position_embeddings", max_position_embeddings, kMaxPositions},
+      {"type_vocab_size", type_vocab_size, kMaxTypeVocabSize},
+      {"rmt.num_mem_tokens", rmt.num_mem_tokens, kMaxMemTokens},
+      {"rmt.segment_size", rmt.segment_size, kMaxPositions}};
+  for (const Size& size : sizes) {
+    if (size.value <= 0) {
+      return ConfigError(source, absl::StrCat("\"", size.key,
                                               "\" must be a positive integer, "
                                               "got ",
-                                              value));
+                                              size.value));
+    }
+    if (size.value > size.max) {
+      return ConfigError(source,
+                         absl::StrCat("\"", size.key, "\" is ", size.value,
+                                      ", above the limit of ", size.max));
     }
   }
   if (hidden_size % num_attention_heads != 0) {
-    return ConfigError(source,
-                       absl::StrCat("\"hidden_size\" ", hidden_size,
-                                    " is not a multiple of "
-                                    "\"num_attention_heads\" ",
-                                    num_attention_heads));
+    return ConfigError(source, absl::StrCat("\"hidden_size\" ", hidden_size,
+                                            " is not a multiple of "
+                                            "\"num_attention_heads\" ",
+                                            num_attention_heads));
   }
   // [CLS], [SEP], [PAD] and at least one ordinary token live below the
   // memory rows.
@@ -260,6 +309,18 @@ absl::Status ModelConfig::Validate(absl::string_view source) const {
                      max_position_embeddings));
   }
   if (labels.empty()) return ConfigError(source, "no labels in \"id2label\"");
+  const double parameters = ParameterCount(*this);
+  if (parameters > kMaxParameters) {
+    return ConfigError(
+        source,
+        absl::StrFormat("\"vocab_size\" %d, \"hidden_size\" %d, "
+                        "\"num_hidden_layers\" %d, \"intermediate_size\" %d "
+                        "and \"max_position_embeddings\" %d make %.3g "
+                        "parameters, above the limit of %.3g",
+                        vocab_size, hidden_size, num_hidden_layers,
+                        intermediate_size, max_position_embeddings, parameters,
+                        kMaxParameters));
+  }
   return absl::OkStatus();
 }
 

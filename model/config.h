@@ -10,10 +10,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rmt {
 
@@ -65,7 +65,10 @@ struct ModelConfig {
                                               absl::string_view source);
   static absl::StatusOr<ModelConfig> LoadFile(const std::string& path);
 
-  // Checks the invariants FromJson enforces (useful for configs built in code).
+  // Checks the invariants FromJson enforces (useful for configs built in code),
+  // including upper bounds on every size and on the parameter count (20e9)
+  // that no real BERT comes near, so that a corrupt config is refused here
+  // rather than by torch failing to allocate it.
   absl::Status Validate(absl::string_view source = "config") const;
   std::string ToJson() const;
 

@@ -232,8 +232,12 @@ class Engine::Impl {
   // memory and change nothing).
   std::vector<Row> TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<Row> batch;
+    // Every slot of a batch must be resident at once: never more slots than
+    // the pool has device rows (with fewer rows than max_batch, parked
+    // memories swap in batch by batch instead of failing the batch).
+    int64_t slots_left = options_.device_slots;
     auto next = ready_.begin();
-    while (next != ready_.end() &&
+    while (next != ready_.end() && slots_left-- > 0 &&
            static_cast<int>(batch.size()) < options_.max_batch) {
       const SlotId slot = next->second;
       next = ready_.erase(next);

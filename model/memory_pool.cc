@@ -65,10 +65,15 @@ void MemoryPool::MoveToHost(Slot& slot) {
   ++offloads_;
 }
 
-absl::StatusOr<int64_t> MemoryPool::TakeRow() {
+absl::StatusOr<int64_t> MemoryPool::TakeRow(bool frees_host_place) {
   if (free_rows_.empty()) {
     Slot* victim = nullptr;
-    if (offloaded_ < options_.host_capacity) {
+    // A slot coming back from host memory leaves its host place to the
+    // victim: that swap needs no free host place, so a full pool can always
+    // trade an idle resident memory for a parked one.
+    const int64_t host_free =
+        options_.host_capacity - offloaded_ + (frees_host_place ? 1 : 0);
+    if (host_free > 0) {
       uint64_t oldest = std::numeric_limits<uint64_t>::max();
       for (auto& [id, slot] : slots_) {
         if (slot.row >= 0 && slot.pins == 0 && slot.last_use < oldest) {
@@ -92,7 +97,7 @@ absl::StatusOr<int64_t> MemoryPool::TakeRow() {
 
 absl::Status MemoryPool::MakeResident(Slot& slot) {
   if (slot.row >= 0) return absl::OkStatus();
-  ASSIGN_OR_RETURN(int64_t row, TakeRow());
+  ASSIGN_OR_RETURN(int64_t row, TakeRow(/*frees_host_place=*/true));
   rows_[row].copy_(slot.host, /*non_blocking=*/true);
   slot.row = row;
   slot.host = torch::Tensor();
@@ -103,7 +108,7 @@ absl::Status MemoryPool::MakeResident(Slot& slot) {
 
 absl::StatusOr<SlotId> MemoryPool::Allocate() {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(int64_t row, TakeRow());
+  ASSIGN_OR_RETURN(int64_t row, TakeRow(/*frees_host_place=*/false));
   rows_[row].copy_(initial_);
   const SlotId id = next_id_++;
   Slot& slot = slots_[id];

@@ -9,7 +9,9 @@
 //
 // When the device rows run out, the least recently used slot that no batch
 // is using is moved to host memory (up to host_capacity slots); only when
-// both are full does Allocate fail with RESOURCE_EXHAUSTED.
+// both are full does Allocate fail with RESOURCE_EXHAUSTED. Bringing a parked
+// slot back never fails while any resident slot is unpinned: the two swap
+// places, even when host memory is full.
 //
 // Thread-safety: all methods are thread-safe. Slots handed to Gather stay
 // pinned (never evicted or offloaded) until Unpin.
@@ -98,8 +100,10 @@ class MemoryPool {
 
   absl::StatusOr<Slot*> Find(SlotId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A free device row, evicting the least recently used unpinned slot when
-  // none is free and host memory has room.
-  absl::StatusOr<int64_t> TakeRow() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // none is free and host memory has room. `frees_host_place`: the caller
+  // is bringing a parked slot back, whose host place the victim may take.
+  absl::StatusOr<int64_t> TakeRow(bool frees_host_place)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status MakeResident(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MoveToHost(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

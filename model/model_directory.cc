@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "model/checkpoint_layout.h"
+#include "model/file_util.h"
 #include "model/safetensors.h"
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
@@ -34,49 +36,93 @@ uint64_t Fnv1a(const void* data, size_t size, uint64_t hash) {
   return hash;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-absl::Status CopyWeights(const SafetensorsFile& file, RmtModelImpl& model) {
-  torch::NoGradGuard no_grad;
-  std::set<std::string> used;
-  for (auto& item : model.named_parameters()) {
-    const std::string& name = item.key();
-    torch::Tensor& param = item.value();
-    auto view = file.Get(name);
+// Compares the weights file with the tensors `config` implies, before any
+// parameter is allocated: a config that disagrees with its checkpoint (a
+// typo'd hidden_size, the wrong file) is refused by name instead of making
+// torch allocate whatever the config asks for.
+absl::Status CheckWeightsMatchConfig(const SafetensorsFile& file,
+                                     const ModelConfig& config) {
+  std::set<std::string> expected;
+  for (const TensorSpec& spec : CheckpointLayout(config)) {
+    auto view = file.Get(spec.name);
     if (!view.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(file.path(), ": missing tensor \"", name, "\""));
+          absl::StrCat(file.path(), ": missing tensor \"", spec.name, "\""));
     }
     if (view->dtype != DType::kF32 && view->dtype != DType::kF16 &&
         view->dtype != DType::kBF16) {
       return absl::InvalidArgumentError(
-          absl::StrCat(file.path(), ": tensor \"", name, "\" has dtype ",
-                       std::string(DTypeName(view->dtype)), "; weights must be F32, F16 or BF16"));
+          absl::StrCat(file.path(), ": tensor \"", spec.name, "\" has dtype ",
+                       std::string(DTypeName(view->dtype)),
+                       "; weights must be F32, F16 or BF16"));
     }
-    if (view->shape != param.sizes().vec()) {
+    if (view->shape != spec.shape) {
       return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": tensor \"", name, "\" has shape ",
-          c10::str(c10::IntArrayRef(view->shape)), " but the config implies ",
-          c10::str(param.sizes())));
+          file.path(), ": tensor \"", spec.name, "\" has shape [",
+          absl::StrJoin(view->shape, ", "), "] but config.json implies [",
+          absl::StrJoin(spec.shape, ", "), "]"));
     }
-    ASSIGN_OR_RETURN(torch::Tensor value, TensorFromView(*view));
-    param.copy_(value);
-    used.insert(name);
+    expected.insert(spec.name);
   }
   for (const auto& [name, view] : file.tensors()) {
-    if (!used.count(name) && !IsIgnorableTensor(name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": unexpected tensor \"", name,
-          "\" (does config.json describe this checkpoint?)"));
+    if (!expected.count(name) && !IsIgnorableTensor(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.path(), ": unexpected tensor \"", name,
+                       "\" (does config.json describe this checkpoint?)"));
     }
   }
   return absl::OkStatus();
+}
+
+// `file` has passed CheckWeightsMatchConfig; a mismatch here means
+// CheckpointLayout and RmtModel disagree, a bug rather than a bad file.
+absl::Status CopyWeights(const SafetensorsFile& file, RmtModelImpl& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    auto view = file.Get(name);
+    if (!view.ok() || view->shape != param.sizes().vec()) {
+      return absl::InternalError(
+          absl::StrCat(file.path(), ": parameter \"", name,
+                       "\" does not match CheckpointLayout (a bug)"));
+    }
+    ASSIGN_OR_RETURN(torch::Tensor value, TensorFromView(*view));
+    param.copy_(value);
+  }
+  return absl::OkStatus();
+}
+
+// The torch half of loading: allocates the model, copies the weights and
+// moves them to the device. Torch reports failures (out of memory, a
+// device that does not exist, ...) by throwing; they become a status here
+// so that no exception leaves model loading.
+absl::StatusOr<RmtModel> BuildModel(const ModelConfig& config,
+                                    const SpecialTokens& special_tokens,
+                                    const SafetensorsFile& weights,
+                                    const LoadOptions& options) {
+  try {
+    RmtModel model(config, special_tokens);
+    RETURN_IF_ERROR(CopyWeights(weights, *model));
+    model->to(options.device, options.dtype);
+    model->eval();
+    return model;
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(weights.path(), ": out of memory building the model on ",
+                     options.device.str()));
+  } catch (const c10::OutOfMemoryError& error) {  // a GPU out of memory
+    return absl::ResourceExhaustedError(absl::StrCat(
+        weights.path(), ": out of memory building the model on ",
+        options.device.str(), ": ", error.what_without_backtrace()));
+  } catch (const c10::Error& error) {
+    return absl::InternalError(absl::StrCat(
+        weights.path(),
+        ": building the model failed: ", error.what_without_backtrace()));
+  } catch (const std::exception& error) {
+    return absl::InternalError(absl::StrCat(
+        weights.path(), ": building the model failed: ", error.what()));
+  }
 }
 
 }  // namespace
@@ -87,11 +133,15 @@ SpecialTokens SpecialTokensOf(const Vocabulary& vocab) {
 
 absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
     const std::string& directory, const LoadOptions& options) {
-  if (!fs::is_directory(directory)) {
+  // The error_code overload: the throwing one would let a permission error
+  // escape as an exception.
+  std::error_code error;
+  if (!fs::is_directory(directory, error)) {
     return absl::NotFoundError(
         absl::StrCat(directory, ": not a model directory"));
   }
-  const std::string config_path = (fs::path(directory) / "config.json").string();
+  const std::string config_path =
+      (fs::path(directory) / "config.json").string();
   const std::string weights_path =
       (fs::path(directory) / "model.safetensors").string();
   auto bundle = std::make_shared<ModelBundle>();
@@ -100,8 +150,9 @@ absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
   if (!normal.has_filename()) normal = normal.parent_path();  // "dir/"
   bundle->name = normal.filename().string();
 
-  ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
-  ASSIGN_OR_RETURN(bundle->config, ModelConfig::FromJson(config_text, config_path));
+  ASSIGN_OR_RETURN(std::string config_text, ReadFileToString(config_path));
+  ASSIGN_OR_RETURN(bundle->config,
+                   ModelConfig::FromJson(config_text, config_path));
   ASSIGN_OR_RETURN(std::unique_ptr<WordPieceTokenizer> tokenizer,
                    LoadTokenizer(directory));
   const int64_t expected_vocab = bundle->config.content_vocab_size();
@@ -116,14 +167,14 @@ absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
 
   ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,
                    SafetensorsFile::Open(weights_path));
-  bundle->model =
-      RmtModel(bundle->config, SpecialTokensOf(bundle->tokenizer->vocab()));
-  RETURN_IF_ERROR(CopyWeights(*weights, *bundle->model));
-  bundle->model->to(options.device, options.dtype);
-  bundle->model->eval();
+  RETURN_IF_ERROR(CheckWeightsMatchConfig(*weights, bundle->config));
+  ASSIGN_OR_RETURN(
+      bundle->model,
+      BuildModel(bundle->config, SpecialTokensOf(bundle->tokenizer->vocab()),
+                 *weights, options));
 
-  uint64_t hash = Fnv1a(config_text.data(), config_text.size(),
-                        1469598103934665603ull);
+  uint64_t hash =
+      Fnv1a(config_text.data(), config_text.size(), 1469598103934665603ull);
   for (const auto& [name, view] : weights->tensors()) {
     hash = Fnv1a(name.data(), name.size(), hash);
     hash = Fnv1a(view.data, view.nbytes, hash);
@@ -138,8 +189,8 @@ absl::Status SaveModelDirectory(const std::string& directory,
   std::error_code error;
   fs::create_directories(directory, error);
   if (error) {
-    return absl::InternalError(
-        absl::StrCat(directory, ": cannot create directory: ", error.message()));
+    return absl::InternalError(absl::StrCat(
+        directory, ": cannot create directory: ", error.message()));
   }
   const ModelConfig& config = model.config();
   if (vocab.size() != config.content_vocab_size()) {
@@ -159,12 +210,13 @@ absl::Status SaveModelDirectory(const std::string& directory,
   RETURN_IF_ERROR(write_text("config.json", config.ToJson()));
   RETURN_IF_ERROR(write_text(
       "tokenizer_config.json",
-      absl::StrFormat("{\n  \"tokenizer_class\": \"BertTokenizer\",\n"
-                      "  \"do_lower_case\": %s,\n  \"strip_accents\": %s,\n"
-                      "  \"tokenize_chinese_chars\": %s\n}\n",
-                      tokenizer_options.do_lower_case ? "true" : "false",
-                      tokenizer_options.strip_accents ? "true" : "false",
-                      tokenizer_options.tokenize_chinese_chars ? "true" : "false")));
+      absl::StrFormat(
+          "{\n  \"tokenizer_class\": \"BertTokenizer\",\n"
+          "  \"do_lower_case\": %s,\n  \"strip_accents\": %s,\n"
+          "  \"tokenize_chinese_chars\": %s\n}\n",
+          tokenizer_options.do_lower_case ? "true" : "false",
+          tokenizer_options.strip_accents ? "true" : "false",
+          tokenizer_options.tokenize_chinese_chars ? "true" : "false")));
   RETURN_IF_ERROR(vocab.Save((fs::path(directory) / "vocab.txt").string()));
 
   std::vector<torch::Tensor> keep_alive;

@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -27,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "model/file_util.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -517,22 +517,23 @@ absl::Status SourceError(std::string_view source, std::string_view message) {
 
 absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::Load(
     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  if (text.empty()) return SourceError(path, "empty vocabulary file");
+  ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  return FromText(text, path);
+}
+
+absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromText(
+    std::string_view text, std::string_view source) {
+  if (text.empty()) return SourceError(source, "empty vocabulary file");
   std::vector<std::string> tokens;
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     tokens.emplace_back(line);
     start = end + 1;
   }
-  return FromTokens(std::move(tokens), path);
+  return FromTokens(std::move(tokens), source);
 }
 
 absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokens(
@@ -828,15 +829,8 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> LoadTokenizer(
       (fs::path(model_dir) / "tokenizer_config.json").string();
   std::error_code error;
   if (fs::exists(config_path, error)) {
-    std::ifstream in(config_path, std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat(config_path, ": cannot open file"));
-    }
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    ASSIGN_OR_RETURN(options,
-                     TokenizerOptions::FromJson(buffer.str(), config_path));
+    ASSIGN_OR_RETURN(const std::string text, ReadFileToString(config_path));
+    ASSIGN_OR_RETURN(options, TokenizerOptions::FromJson(text, config_path));
   }
   return std::make_unique<WordPieceTokenizer>(std::move(vocab), options);
 }

@@ -40,6 +40,10 @@ class Vocabulary {
   // the file for duplicates, an empty file or missing [CLS]/[SEP]/[PAD]/[UNK].
   static absl::StatusOr<std::shared_ptr<const Vocabulary>> Load(
       const std::string& path);
+  // Load's parser for text already in memory (vocab.txt's contents);
+  // `source` names the text in errors.
+  static absl::StatusOr<std::shared_ptr<const Vocabulary>> FromText(
+      std::string_view text, std::string_view source = "vocabulary");
   static absl::StatusOr<std::shared_ptr<const Vocabulary>> FromTokens(
       std::vector<std::string> tokens, std::string_view source = "vocabulary");
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libtorch-dev libopenblas0-openmp   # LibTorch links Debian's BLAS; OpenBLAS makes it ~16x faster
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libutf8proc-dev libssl-dev
@@ -13,6 +13,8 @@ packages=(
   python3 python3-torch              # golden-data generator only, never in the serving path
   fortunes                           # natural-language noise text
   gnuplot-nox                        # rmt-eval draws its accuracy plots
+  clang libclang-rt-14-dev           # make fuzz: clang++ and libFuzzer/ASan/UBSan runtimes
+  clang-format clang-tidy            # make test checks the formatting; make tidy
 )
 
 missing=()

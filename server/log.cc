@@ -24,8 +24,6 @@ void AppendValue(absl::string_view value, std::string* out) {
                   "\"");
 }
 
-}  // namespace
-
 std::string FormatLogFields(absl::string_view event,
                             std::initializer_list<LogField> fields,
                             absl::string_view level) {
@@ -36,6 +34,8 @@ std::string FormatLogFields(absl::string_view event,
   }
   return line;
 }
+
+}  // namespace
 
 void LogEvent(absl::string_view event, std::initializer_list<LogField> fields,
               absl::string_view level) {

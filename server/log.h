@@ -21,11 +21,6 @@ using LogField = std::pair<absl::string_view, std::string>;
 void LogEvent(absl::string_view event, std::initializer_list<LogField> fields,
               absl::string_view level = "info");
 
-// The line LogEvent writes, without the timestamp (for tests).
-std::string FormatLogFields(absl::string_view event,
-                            std::initializer_list<LogField> fields,
-                            absl::string_view level);
-
 }  // namespace rmt::server
 
 #endif  // RMT_SERVER_LOG_H_

@@ -1,10 +1,11 @@
 // rmt-server: the MemoryQA gRPC service (see proto/rmt/v1/memory_qa.proto).
 //
-//   rmt-server --model=models/rmt-babi --listen=0.0.0.0:50051 \
-//              --metrics_listen=0.0.0.0:9464
+//   rmt-server --model=models/rmt-babi --listen=0.0.0.0:50051
+//              --metrics_listen=127.0.0.1:9464
 //
-// SIGTERM or SIGINT drains: health goes NOT_SERVING, new sessions get
-// UNAVAILABLE, streams in flight get --drain_grace to finish; exit 0.
+// SIGTERM or SIGINT drains: health goes NOT_SERVING while the listener stays
+// open, new sessions get UNAVAILABLE, streams in flight get --drain_grace to
+// finish; exit 0. A bad flag value exits 2, a failed start 1.
 #include <pthread.h>
 #include <signal.h>
 
@@ -14,12 +15,13 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "model/host_allocator.h"
+#include "model/status_macros.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, model, "",
           "Model directory. Empty: models/rmt-babi if it exists, else an "
@@ -46,8 +48,16 @@ ABSL_FLAG(absl::Duration, session_offload_after, absl::Seconds(30),
           "Idle sessions' memories move to host memory after this long.");
 ABSL_FLAG(int, max_pending_segments, 8,
           "A stream stops reading while its session has more segments than "
-          "this queued (gRPC flow control then slows the client).");
+          "this pending, and at most this many of a session's segments wait "
+          "in the engine (gRPC flow control then slows the client). A "
+          "stream holds at most max_pending_segments x segment_size + "
+          "max_chunk_tokens token ids and one chunk of text.");
 ABSL_FLAG(int64_t, max_chunk_bytes, 1 << 20, "Largest text chunk accepted.");
+ABSL_FLAG(int64_t, max_chunk_tokens, 1 << 18,
+          "Largest chunk of token ids accepted.");
+ABSL_FLAG(int, default_top_k, 1,
+          "Labels per answer when neither the question nor `open` sets top_k.");
+ABSL_FLAG(int, max_top_k, 100, "Most labels a question may ask for.");
 ABSL_FLAG(std::string, snapshot_key_file, "",
           "HMAC key for snapshots; else $RMT_SNAPSHOT_KEY; else a random "
           "per-process key.");
@@ -60,11 +70,73 @@ ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
 ABSL_FLAG(int, intra_op_threads, 0,
           "Threads of each forward pass; 0: every core.");
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Serves the rmt.v1.MemoryQA gRPC API.\n"
-      "  rmt-server --model DIR [--listen 0.0.0.0:50051]");
-  absl::ParseCommandLine(argc, argv);
+namespace {
+
+// A bad flag value is refused with a message naming it, never clamped.
+absl::Status CheckFlags() {
+  const auto at_least = [](const char* name, int64_t value,
+                           int64_t minimum) -> absl::Status {
+    if (value >= minimum) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, "=", value, " is invalid: it must be at least ", minimum));
+  };
+  const auto positive = [](const char* name,
+                           absl::Duration value) -> absl::Status {
+    if (value > absl::ZeroDuration()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, "=", absl::FormatDuration(value),
+        " is invalid: it must be positive"));
+  };
+  const int max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  const int device_sessions = absl::GetFlag(FLAGS_device_sessions);
+  RETURN_IF_ERROR(at_least("max_batch", absl::GetFlag(FLAGS_max_batch), 1));
+  RETURN_IF_ERROR(at_least("max_sessions", max_sessions, 1));
+  RETURN_IF_ERROR(at_least("device_sessions", device_sessions, 1));
+  if (device_sessions > max_sessions) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--device_sessions=", device_sessions, " is more than --max_sessions=",
+        max_sessions, ": device memories are part of the sessions"));
+  }
+  RETURN_IF_ERROR(at_least("max_pending_segments",
+                           absl::GetFlag(FLAGS_max_pending_segments), 1));
+  RETURN_IF_ERROR(
+      at_least("max_chunk_bytes", absl::GetFlag(FLAGS_max_chunk_bytes), 1));
+  RETURN_IF_ERROR(
+      at_least("max_chunk_tokens", absl::GetFlag(FLAGS_max_chunk_tokens), 1));
+  RETURN_IF_ERROR(at_least("max_top_k", absl::GetFlag(FLAGS_max_top_k), 1));
+  RETURN_IF_ERROR(
+      at_least("default_top_k", absl::GetFlag(FLAGS_default_top_k), 1));
+  if (absl::GetFlag(FLAGS_default_top_k) > absl::GetFlag(FLAGS_max_top_k)) {
+    return absl::InvalidArgumentError(
+        "--default_top_k is more than --max_top_k");
+  }
+  // The largest message gRPC must accept holds one chunk.
+  if (absl::GetFlag(FLAGS_max_chunk_bytes) > (1 << 30) ||
+      absl::GetFlag(FLAGS_max_chunk_tokens) > (1 << 27)) {
+    return absl::InvalidArgumentError(
+        "--max_chunk_bytes may be at most 1 GiB and --max_chunk_tokens at "
+        "most 2^27");
+  }
+  RETURN_IF_ERROR(at_least("intra_op_threads",
+                           absl::GetFlag(FLAGS_intra_op_threads), 0));
+  RETURN_IF_ERROR(
+      positive("session_idle_ttl", absl::GetFlag(FLAGS_session_idle_ttl)));
+  RETURN_IF_ERROR(positive("session_offload_after",
+                           absl::GetFlag(FLAGS_session_offload_after)));
+  if (absl::GetFlag(FLAGS_max_queue_delay) < absl::ZeroDuration() ||
+      absl::GetFlag(FLAGS_drain_grace) < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--max_queue_delay and --drain_grace must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+int Serve() {
+  if (absl::Status flags = CheckFlags(); !flags.ok()) {
+    rmt::server::LogEvent("startup_failed", {{"error", flags.ToString()}},
+                          "error");
+    return 2;
+  }
   rmt::KeepTensorBuffersMapped();
 
   // Block the stop signals in every thread; this one waits for them.
@@ -81,15 +153,14 @@ int main(int argc, char** argv) {
   options.model.dtype = absl::GetFlag(FLAGS_dtype);
   options.listen = absl::GetFlag(FLAGS_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  options.engine.max_batch = std::max(1, absl::GetFlag(FLAGS_max_batch));
+  options.engine.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.engine.max_queue_delay = absl::GetFlag(FLAGS_max_queue_delay);
-  const int max_sessions = std::max(1, absl::GetFlag(FLAGS_max_sessions));
-  const int device_sessions = std::clamp(absl::GetFlag(FLAGS_device_sessions),
-                                         1, max_sessions);
+  const int max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  const int device_sessions = absl::GetFlag(FLAGS_device_sessions);
   options.engine.device_slots = device_sessions;
   options.engine.host_slots = max_sessions - device_sessions;
   int threads = absl::GetFlag(FLAGS_intra_op_threads);
-  if (threads <= 0) {
+  if (threads == 0) {
     threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   options.engine.intra_op_threads = threads;
@@ -97,9 +168,11 @@ int main(int argc, char** argv) {
   options.sessions.idle_ttl = absl::GetFlag(FLAGS_session_idle_ttl);
   options.sessions.offload_after = absl::GetFlag(FLAGS_session_offload_after);
   options.limits.max_pending_segments =
-      std::max(1, absl::GetFlag(FLAGS_max_pending_segments));
-  options.limits.max_chunk_bytes =
-      std::max<int64_t>(1, absl::GetFlag(FLAGS_max_chunk_bytes));
+      absl::GetFlag(FLAGS_max_pending_segments);
+  options.limits.max_chunk_bytes = absl::GetFlag(FLAGS_max_chunk_bytes);
+  options.limits.max_chunk_tokens = absl::GetFlag(FLAGS_max_chunk_tokens);
+  options.limits.default_top_k = absl::GetFlag(FLAGS_default_top_k);
+  options.limits.max_top_k = absl::GetFlag(FLAGS_max_top_k);
   options.snapshot_key_file = absl::GetFlag(FLAGS_snapshot_key_file);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
@@ -120,4 +193,22 @@ int main(int argc, char** argv) {
   server->reset();
   rmt::server::LogEvent("exit", {{"code", "0"}});
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rmt::ParseProgramFlags(argc, argv,
+                         "Serves the rmt.v1.MemoryQA gRPC API.\n"
+                         "  rmt-server --model DIR [--listen 0.0.0.0:50051]");
+  // Nothing may escape as an abort: a model the loader did not foresee, or
+  // memory running out at start, ends with a message and exit status 1.
+  try {
+    return Serve();
+  } catch (const std::exception& e) {
+    rmt::server::LogEvent("fatal", {{"error", e.what()}}, "error");
+  } catch (...) {
+    rmt::server::LogEvent("fatal", {{"error", "unknown exception"}}, "error");
+  }
+  return 1;
 }

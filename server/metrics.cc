@@ -5,6 +5,7 @@
 #include <grpcpp/support/status.h>
 #include <prometheus/text_serializer.h>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
 namespace rmt::server {
@@ -16,18 +17,6 @@ using prometheus::Histogram;
 Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
           0.25,   0.5,   1,      2.5,   5,    10,    30};
-}
-
-const char* CodeName(int code) {
-  static const char* const kNames[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",
-      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",      "OUT_OF_RANGE",
-      "UNIMPLEMENTED",    "INTERNAL",          "UNAVAILABLE",
-      "DATA_LOSS",        "UNAUTHENTICATED"};
-  if (code < 0 || code > 16) return "UNKNOWN";
-  return kNames[code];
 }
 
 }  // namespace
@@ -156,7 +145,11 @@ void ServerMetrics::UpdateMemory() {
 }
 
 void ServerMetrics::OnRequest(const std::string& method, int code) {
-  requests_->Add({{"method", method}, {"code", CodeName(code)}}).Increment();
+  requests_
+      ->Add({{"method", method},
+             {"code", absl::StatusCodeToString(
+                          static_cast<absl::StatusCode>(code))}})
+      .Increment();
 }
 
 std::string ServerMetrics::Render() const {

@@ -1,8 +1,6 @@
 #include "server/server.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -12,20 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "model/file_util.h"
 #include "model/status_macros.h"
 #include "server/log.h"
 #include "server/service.h"
 
 namespace rmt::server {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     const ServerOptions& options) {
@@ -36,8 +27,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert));
-  ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFileToString(options.tls_cert));
+  ASSIGN_OR_RETURN(pair.private_key, ReadFileToString(options.tls_key));
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   return grpc::SslServerCredentials(ssl);
 }
@@ -66,9 +57,13 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
   ASSIGN_OR_RETURN(Authenticator auth,
                    Authenticator::Load(options.auth_tokens_file));
   server->auth_ = std::make_unique<Authenticator>(std::move(auth));
+  SessionManagerOptions sessions = options.sessions;
+  sessions.max_segments_in_engine = options.limits.max_pending_segments;
   server->sessions_ = std::make_unique<SessionManager>(
-      options.sessions, server->engine_.get(), &server->model_,
+      sessions, server->engine_.get(), &server->model_,
       server->metrics_.get(), server->metrics_.get());
+  server->worker_ = std::make_unique<BackgroundWorker>();
+  server->calls_ = std::make_unique<CallTracker>();
 
   ServiceContext& context = server->context_;
   context.model = &server->model_;
@@ -77,6 +72,8 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
   context.snapshot_key = server->snapshot_key_.get();
   context.auth = server->auth_.get();
   context.metrics = server->metrics_.get();
+  context.worker = server->worker_.get();
+  context.calls = server->calls_.get();
   context.limits = options.limits;
   context.max_batch = options.engine.max_batch;
   server->service_ = std::make_unique<MemoryQAService>(&server->context_);
@@ -120,18 +117,31 @@ int RmtServer::metrics_port() const { return metrics_->port(); }
 void RmtServer::Drain(absl::Duration grace) {
   if (drained_) return;
   drained_ = true;
+  const absl::Time deadline = absl::Now() + grace;
   LogEvent("drain_started",
            {{"grace_s", absl::StrCat(absl::ToDoubleSeconds(grace))},
-            {"sessions", absl::StrCat(sessions_->size())}});
+            {"sessions", absl::StrCat(sessions_->size())},
+            {"streams", absl::StrCat(calls_->in_flight())}});
+  // The listener stays open through the grace period: health checks answer
+  // NOT_SERVING (load balancers and Kubernetes take the replica out), new
+  // sessions get UNAVAILABLE, and the streams in flight go on to their end.
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   sessions_->StartDraining();
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  LogEvent("drain_finished", {{"sessions", absl::StrCat(sessions_->size())}});
+  const bool idle = calls_->AwaitIdle(deadline);
+  // Then the listener closes; calls still running past the grace period
+  // are cancelled.
+  grpc_server_->Shutdown(absl::ToChronoTime(
+      idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
+  LogEvent("drain_finished",
+           {{"sessions", absl::StrCat(sessions_->size())},
+            {"streams_cancelled", absl::StrCat(calls_->in_flight())}});
 }
 
 RmtServer::~RmtServer() {
   if (grpc_server_ != nullptr) Drain(absl::ZeroDuration());
-  // Sessions close their slots before the engine stops.
+  // Snapshot exports finish before the sessions they read go; sessions
+  // close their slots before the engine stops.
+  worker_.reset();
   sessions_.reset();
   engine_.reset();
 }

@@ -56,11 +56,12 @@ class RmtServer {
   int metrics_port() const;
   const ServedModel& model() const { return model_; }
   SessionManager& sessions() { return *sessions_; }
+  const Engine& engine() const { return *engine_; }
   ServerMetrics& metrics() { return *metrics_; }
 
-  // Health goes NOT_SERVING, new sessions get UNAVAILABLE, and calls in
-  // flight get up to `grace` to finish (then they are cancelled). Returns
-  // when the gRPC server has stopped.
+  // Health goes NOT_SERVING and new sessions get UNAVAILABLE while the
+  // listener stays open; streams in flight get up to `grace` to finish
+  // (then they are cancelled). Returns when the gRPC server has stopped.
   void Drain(absl::Duration grace);
 
  private:
@@ -72,6 +73,8 @@ class RmtServer {
   std::unique_ptr<SessionManager> sessions_;
   std::unique_ptr<SnapshotKey> snapshot_key_;
   std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<BackgroundWorker> worker_;
+  std::unique_ptr<CallTracker> calls_;
   ServiceContext context_;
   std::unique_ptr<grpc::Service> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -21,6 +21,8 @@ void FillSessionInfo(const Session& session, v1::SessionInfo* info) {
   info->set_idle_seconds(
       absl::ToDoubleSeconds(absl::Now() - session.last_used()));
   info->set_busy(session.leased());
+  const absl::Status failure = session.failure();
+  if (!failure.ok()) info->set_failure(failure.ToString());
 }
 
 // The session a unary call names, for the caller's owner.
@@ -96,11 +98,13 @@ grpc::ServerUnaryReactor* MemoryQAService::ImportSession(
     grpc::CallbackServerContext* call, const v1::ImportSessionRequest* request,
     v1::CreateSessionResponse* response) {
   absl::Status status = [&]() -> absl::Status {
+    // Authenticate first: an anonymous caller learns nothing, not even
+    // which arguments would be accepted.
+    ASSIGN_OR_RETURN(std::string owner, context_->auth->Owner(*call));
     if (request->snapshot().empty()) {
       return absl::InvalidArgumentError(
           "no snapshot: pass the bytes ExportSession returned");
     }
-    ASSIGN_OR_RETURN(std::string owner, context_->auth->Owner(*call));
     ASSIGN_OR_RETURN(auto session, server::CreateSession(*context_, owner,
                                                          request->snapshot()));
     response->set_session_id(session->id());
@@ -121,12 +125,9 @@ grpc::ServerUnaryReactor* MemoryQAService::Ask(
     lease = std::make_shared<Lease>(session);
     RETURN_IF_ERROR(lease->status());
     const v1::Question& question = request->question();
-    if (question.top_k() < 0 || question.top_k() > context_->limits.max_top_k) {
-      return absl::InvalidArgumentError("top_k is out of range");
-    }
+    ASSIGN_OR_RETURN(int top_k, TopKOf(question, context_->limits.default_top_k,
+                                       context_->limits));
     ASSIGN_OR_RETURN(std::vector<int32_t> ids, QuestionIds(*session, question));
-    const int top_k =
-        question.top_k() > 0 ? question.top_k() : context_->limits.default_top_k;
     grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
     ServerMetrics* metrics = context_->metrics;
     // The lease is held until the answer is in: the session's document

@@ -47,20 +47,75 @@ absl::Status CheckChunk(const v1::Chunk& chunk, const ServiceLimits& limits) {
   }
 }
 
-absl::StatusOr<int> FeedChunk(Session& session, const v1::Chunk& chunk,
-                              const Session::SegmentDoneFactory& done) {
+absl::StatusOr<int> FeedChunk(Session& session, const v1::Chunk& chunk) {
   if (chunk.content_case() == v1::Chunk::kText) {
-    return session.FeedText(chunk.text(), done);
+    return session.FeedText(chunk.text());
   }
   std::vector<int32_t> ids(chunk.token_ids().ids().begin(),
                            chunk.token_ids().ids().end());
-  return session.FeedTokens(ids, done);
+  return session.FeedTokens(ids);
+}
+
+absl::Status CheckUtf8(absl::string_view bytes, absl::string_view field) {
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
+    size_t length = 0;
+    uint32_t min = 0;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2;
+      min = 0x80;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+      min = 0x800;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4;
+      min = 0x10000;
+    }
+    bool valid = length > 0 && i + length <= bytes.size();
+    uint32_t code_point = valid ? (lead & (0x7F >> length)) : 0;
+    for (size_t k = 1; valid && k < length; ++k) {
+      const unsigned char next = static_cast<unsigned char>(bytes[i + k]);
+      valid = (next & 0xC0) == 0x80;
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    valid = valid && code_point >= min && code_point <= 0x10FFFF &&
+            !(code_point >= 0xD800 && code_point <= 0xDFFF);
+    if (!valid) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " is not valid UTF-8 (byte ", i, "); send UTF-8 text"));
+    }
+    i += length;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> TopKOf(const v1::Question& question, int default_top_k,
+                           const ServiceLimits& limits) {
+  if (question.top_k() < 0 || question.top_k() > limits.max_top_k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k is ", question.top_k(), "; it must be in [0, ",
+                     limits.max_top_k, "] (0: the server's default)"));
+  }
+  if (static_cast<int64_t>(question.id().size()) >
+      limits.max_question_id_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the question id has ", question.id().size(),
+        " bytes; at most ", limits.max_question_id_bytes));
+  }
+  RETURN_IF_ERROR(CheckUtf8(question.id(), "the question id"));
+  return question.top_k() > 0 ? question.top_k() : default_top_k;
 }
 
 absl::StatusOr<std::vector<int32_t>> QuestionIds(
     const Session& session, const v1::Question& question) {
   switch (question.content_case()) {
     case v1::Question::kText:
+      RETURN_IF_ERROR(CheckUtf8(question.text(), "the question text"));
       return session.EncodeQuestion(question.text());
     case v1::Question::kTokenIds: {
       std::vector<int32_t> ids(question.token_ids().ids().begin(),
@@ -79,6 +134,7 @@ void FillProgress(const SessionProgress& progress, v1::Progress* out) {
   out->set_segments_processed(progress.segments_processed);
   out->set_segments_pending(progress.segments_pending);
   out->set_tokens_buffered(progress.tokens_buffered);
+  out->set_bytes_received(progress.bytes_received);
 }
 
 void FillAnswer(const std::string& question_id, const Answer& answer,

@@ -13,6 +13,8 @@
 #include "model/engine.h"
 #include "rmt/v1/memory_qa.pb.h"
 #include "server/auth.h"
+#include "server/background_worker.h"
+#include "server/call_tracker.h"
 #include "server/metrics.h"
 #include "server/served_model.h"
 #include "server/session.h"
@@ -23,13 +25,14 @@ namespace rmt::server {
 
 struct ServiceLimits {
   // A Converse or Ingest stream stops reading while its session has more
-  // segments than this queued in the engine (gRPC flow control then slows
-  // the client).
+  // segments than this pending (gRPC flow control then slows the client).
   int max_pending_segments = 8;
   int64_t max_chunk_bytes = 1 << 20;
   int64_t max_chunk_tokens = 1 << 18;
   int default_top_k = 1;
   int max_top_k = 100;
+  // Question ids come back in answers; they are short UTF-8 labels.
+  int64_t max_question_id_bytes = 256;
 };
 
 struct ServiceContext {
@@ -39,6 +42,9 @@ struct ServiceContext {
   const SnapshotKey* snapshot_key = nullptr;
   const Authenticator* auth = nullptr;
   ServerMetrics* metrics = nullptr;  // may be null
+  // Snapshot exports run here, off the engine's and gRPC's threads.
+  BackgroundWorker* worker = nullptr;
+  CallTracker* calls = nullptr;  // streams in flight; may be null
   ServiceLimits limits;
   int max_batch = 0;  // reported by GetModelInfo
 };
@@ -52,12 +58,22 @@ absl::StatusOr<std::string> SessionIdOf(
 absl::Status CheckChunk(const v1::Chunk& chunk, const ServiceLimits& limits);
 
 // Feeds one chunk into a session (text or ids).
-absl::StatusOr<int> FeedChunk(Session& session, const v1::Chunk& chunk,
-                              const Session::SegmentDoneFactory& done);
+absl::StatusOr<int> FeedChunk(Session& session, const v1::Chunk& chunk);
 
 // Question ids from text or ids; INVALID_ARGUMENT for bad ones.
 absl::StatusOr<std::vector<int32_t>> QuestionIds(const Session& session,
                                                  const v1::Question& question);
+
+// The question's top_k, or `default_top_k` when it sets none;
+// INVALID_ARGUMENT outside [0, max_top_k] or for an id that is not short
+// UTF-8 (it is echoed in the answer).
+absl::StatusOr<int> TopKOf(const v1::Question& question, int default_top_k,
+                           const ServiceLimits& limits);
+
+// INVALID_ARGUMENT naming `field` unless `bytes` is valid UTF-8. Text
+// fields of requests are `bytes` on the wire so that bad UTF-8 reaches this
+// check (and a clear error) instead of failing inside protobuf's parser.
+absl::Status CheckUtf8(absl::string_view bytes, absl::string_view field);
 
 void FillProgress(const SessionProgress& progress, v1::Progress* out);
 void FillAnswer(const std::string& question_id, const Answer& answer,

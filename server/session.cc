@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,29 +11,37 @@ namespace rmt::server {
 
 Session::Session(std::string id, std::string owner, SlotId slot,
                  Engine* engine, const ServedModel* model,
-                 SessionObserver* observer)
+                 SessionObserver* observer, int max_in_engine)
     : id_(std::move(id)),
       owner_(std::move(owner)),
       slot_(slot),
       engine_(engine),
       model_(model),
       observer_(observer),
+      max_in_engine_(max_in_engine < 1 ? 1 : max_in_engine),
       tokenizer_(model->tokenizer.get()),
       segmenter_(model->config.rmt.segment_size),
       last_used_(absl::Now()) {}
 
-bool Session::TryAcquire() {
+bool Session::TryAcquire(std::shared_ptr<SessionWatcher> watcher) {
   absl::MutexLock lock(&mu_);
   if (leased_) return false;
   leased_ = true;
+  watcher_ = std::move(watcher);
   last_used_ = absl::Now();
   return true;
 }
 
 void Session::Release() {
-  absl::MutexLock lock(&mu_);
-  leased_ = false;
-  last_used_ = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    leased_ = false;
+    watcher_.reset();
+    checkpoint_at_ = -1;
+    checkpoint_announced_ = false;
+    last_used_ = absl::Now();
+  }
+  SubmitReady();  // segments a dropped checkpoint held back
 }
 
 bool Session::leased() const {
@@ -43,6 +52,16 @@ bool Session::leased() const {
 absl::Time Session::last_used() const {
   absl::MutexLock lock(&mu_);
   return last_used_;
+}
+
+void Session::Touch() {
+  absl::MutexLock lock(&mu_);
+  last_used_ = absl::Now();
+}
+
+absl::Status Session::failure() const {
+  absl::MutexLock lock(&mu_);
+  return failure_;
 }
 
 absl::Status Session::CheckIds(const std::vector<int32_t>& ids) const {
@@ -58,88 +77,72 @@ absl::Status Session::CheckIds(const std::vector<int32_t>& ids) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> Session::FeedText(std::string_view bytes,
-                                      const SegmentDoneFactory& done) {
-  std::vector<std::vector<int32_t>> segments;
+int Session::QueueIdsLocked(const std::vector<int32_t>& ids, bool flush) {
+  tokens_received_ += static_cast<int64_t>(ids.size());
+  std::vector<std::vector<int32_t>> segments = segmenter_.Append(ids);
+  if (flush) {
+    if (auto tail = segmenter_.Flush()) segments.push_back(std::move(*tail));
+  }
+  for (auto& segment : segments) {
+    Work work;
+    work.tokens = std::move(segment);
+    backlog_.push_back(std::move(work));
+  }
+  backlog_segments_ += static_cast<int64_t>(segments.size());
+  last_used_ = absl::Now();
+  return static_cast<int>(segments.size());
+}
+
+absl::StatusOr<int> Session::FeedText(absl::string_view bytes) {
+  int cut = 0;
   {
     absl::MutexLock lock(&mu_);
-    last_used_ = absl::Now();
+    RETURN_IF_ERROR(failure_);
     // Feed leaves the stream unusable after invalid UTF-8; keep the session
     // as it was before the bad chunk.
     const std::string before = tokenizer_.SaveState();
     std::vector<int32_t> ids;
-    absl::Status fed = tokenizer_.Feed(bytes, &ids);
+    absl::Status fed =
+        tokenizer_.Feed(std::string_view(bytes.data(), bytes.size()), &ids);
     if (!fed.ok()) {
       tokenizer_.RestoreState(before).IgnoreError();  // its own output
       return fed;
     }
-    tokens_received_ += static_cast<int64_t>(ids.size());
-    segments = segmenter_.Append(ids);
-    segments_submitted_ += static_cast<int64_t>(segments.size());
+    bytes_received_ += static_cast<int64_t>(bytes.size());
+    cut = QueueIdsLocked(ids, /*flush=*/false);
   }
-  const int count = static_cast<int>(segments.size());
-  Submit(std::move(segments), done);
-  return count;
+  SubmitReady();
+  return cut;
 }
 
-absl::StatusOr<int> Session::FeedTokens(const std::vector<int32_t>& ids,
-                                        const SegmentDoneFactory& done) {
+absl::StatusOr<int> Session::FeedTokens(const std::vector<int32_t>& ids) {
   RETURN_IF_ERROR(CheckIds(ids));
-  return SubmitIds(ids, /*flush=*/false, done);
-}
-
-absl::StatusOr<int> Session::Flush(const SegmentDoneFactory& done) {
-  std::vector<int32_t> ids;
+  int cut = 0;
   {
     absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(failure_);
+    cut = QueueIdsLocked(ids, /*flush=*/false);
+  }
+  SubmitReady();
+  return cut;
+}
+
+absl::StatusOr<int> Session::Flush() {
+  int cut = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(failure_);
     const std::string before = tokenizer_.SaveState();
+    std::vector<int32_t> ids;
     absl::Status finished = tokenizer_.Finish(&ids);
     if (!finished.ok()) {
       tokenizer_.RestoreState(before).IgnoreError();
       return finished;
     }
+    cut = QueueIdsLocked(ids, /*flush=*/true);
   }
-  return SubmitIds(ids, /*flush=*/true, done);
-}
-
-absl::StatusOr<int> Session::SubmitIds(const std::vector<int32_t>& ids,
-                                       bool flush, const SegmentDoneFactory& done) {
-  std::vector<std::vector<int32_t>> segments;
-  {
-    absl::MutexLock lock(&mu_);
-    last_used_ = absl::Now();
-    tokens_received_ += static_cast<int64_t>(ids.size());
-    segments = segmenter_.Append(ids);
-    if (flush) {
-      if (auto tail = segmenter_.Flush()) segments.push_back(std::move(*tail));
-    }
-    segments_submitted_ += static_cast<int64_t>(segments.size());
-  }
-  const int count = static_cast<int>(segments.size());
-  Submit(std::move(segments), done);
-  return count;
-}
-
-// Outside mu_: the engine may run `done` inline when it refuses work.
-void Session::Submit(std::vector<std::vector<int32_t>> segments,
-                     const SegmentDoneFactory& done) {
-  for (auto& segment : segments) {
-    SegmentDone on_done = done ? done() : nullptr;
-    engine_->SubmitSegment(
-        slot_, std::move(segment),
-        [self = shared_from_this(),
-         done = std::move(on_done)](absl::Status status) {
-          {
-            absl::MutexLock lock(&self->mu_);
-            if (status.ok()) {
-              ++self->segments_processed_;
-            } else {
-              ++self->segments_failed_;
-            }
-          }
-          if (done) done(status);
-        });
-  }
+  SubmitReady();
+  return cut;
 }
 
 absl::Status Session::ValidateQuestion(const std::vector<int32_t>& ids) const {
@@ -158,8 +161,9 @@ absl::Status Session::ValidateQuestion(const std::vector<int32_t>& ids) const {
 }
 
 absl::StatusOr<std::vector<int32_t>> Session::EncodeQuestion(
-    std::string_view text) const {
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, model_->tokenizer->Encode(text));
+    absl::string_view text) const {
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                   model_->tokenizer->Encode(std::string_view(text.data(), text.size())));
   RETURN_IF_ERROR(ValidateQuestion(ids));
   return ids;
 }
@@ -167,64 +171,259 @@ absl::StatusOr<std::vector<int32_t>> Session::EncodeQuestion(
 absl::Status Session::Ask(std::vector<int32_t> question, int top_k,
                           AnswerDone done) {
   RETURN_IF_ERROR(ValidateQuestion(question));
-  RETURN_IF_ERROR(Flush(nullptr).status());
   {
     absl::MutexLock lock(&mu_);
-    ++questions_pending_;
+    RETURN_IF_ERROR(failure_);
+    const std::string before = tokenizer_.SaveState();
+    std::vector<int32_t> ids;
+    absl::Status finished = tokenizer_.Finish(&ids);
+    if (!finished.ok()) {
+      tokenizer_.RestoreState(before).IgnoreError();
+      return finished;
+    }
+    QueueIdsLocked(ids, /*flush=*/true);
+    Work work;
+    work.is_question = true;
+    work.tokens = std::move(question);
+    work.top_k = top_k;
+    work.done = std::move(done);
+    work.asked = absl::Now();
+    backlog_.push_back(std::move(work));
   }
-  const absl::Time asked = absl::Now();
-  engine_->SubmitQuestion(
-      slot_, std::move(question), top_k,
-      [self = shared_from_this(), done = std::move(done),
-       asked](absl::StatusOr<Answer> answer) {
-        {
-          absl::MutexLock lock(&self->mu_);
-          --self->questions_pending_;
-          if (answer.ok()) ++self->questions_answered_;
-        }
-        if (answer.ok() && self->observer_ != nullptr) {
-          self->observer_->OnAnswer(absl::Now() - asked);
-        }
-        done(std::move(answer));
-      });
+  SubmitReady();
   return absl::OkStatus();
+}
+
+void Session::SubmitReady() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (submitting_) {
+      submit_again_ = true;
+      return;
+    }
+    submitting_ = true;
+  }
+  while (true) {
+    Work work;
+    {
+      absl::MutexLock lock(&mu_);
+      const bool blocked =
+          !failure_.ok() || backlog_.empty() ||
+          (!backlog_.front().is_question &&
+           (segments_in_engine_ >= max_in_engine_ ||
+            (checkpoint_at_ >= 0 && segments_submitted_ >= checkpoint_at_)));
+      if (blocked) {
+        if (!submit_again_) {
+          submitting_ = false;
+          return;
+        }
+        submit_again_ = false;
+        continue;
+      }
+      work = std::move(backlog_.front());
+      backlog_.pop_front();
+      if (work.is_question) {
+        ++questions_in_engine_;
+      } else {
+        --backlog_segments_;
+        ++segments_in_engine_;
+        ++segments_submitted_;
+      }
+    }
+    // Outside mu_: the engine runs the callback inline when it refuses work.
+    auto self = shared_from_this();
+    if (work.is_question) {
+      std::vector<int32_t> tokens = std::move(work.tokens);
+      const int top_k = work.top_k;
+      engine_->SubmitQuestion(
+          slot_, std::move(tokens), top_k,
+          [self, work = std::move(work)](absl::StatusOr<Answer> answer) mutable {
+            self->OnQuestionDone(std::move(work), std::move(answer));
+          });
+    } else {
+      engine_->SubmitSegment(
+          slot_, std::move(work.tokens),
+          [self](absl::Status status) { self->OnSegmentDone(status); });
+    }
+  }
+}
+
+std::vector<Session::Work> Session::FailLocked(const absl::Status& why) {
+  std::vector<Work> questions;
+  if (!failure_.ok()) return questions;
+  failure_ = why;
+  for (Work& work : backlog_) {
+    if (work.is_question) questions.push_back(std::move(work));
+  }
+  backlog_.clear();
+  backlog_segments_ = 0;
+  return questions;
+}
+
+bool Session::CheckpointReachedLocked() const {
+  return checkpoint_at_ >= 0 && failure_.ok() &&
+         segments_processed_ == checkpoint_at_ && segments_in_engine_ == 0 &&
+         questions_in_engine_ == 0;
+}
+
+void Session::OnSegmentDone(const absl::Status& status) {
+  std::vector<Work> failed_questions;
+  std::shared_ptr<SessionWatcher> watcher;
+  absl::Status newly_failed;
+  bool checkpoint_ready = false;
+  {
+    absl::MutexLock lock(&mu_);
+    --segments_in_engine_;
+    last_used_ = absl::Now();
+    if (status.ok()) {
+      ++segments_processed_;
+    } else if (failure_.ok()) {
+      newly_failed = absl::DataLossError(absl::StrCat(
+          "segment ", segments_processed_ + 1,
+          " of session ", id_, " failed (", status.ToString(),
+          "): its memory no longer holds the whole document; close the "
+          "session and continue from your last snapshot"));
+      failed_questions = FailLocked(newly_failed);
+    }
+    if (CheckpointReachedLocked() && !checkpoint_announced_) {
+      checkpoint_announced_ = true;
+      checkpoint_ready = true;
+    }
+    watcher = watcher_;
+  }
+  for (Work& question : failed_questions) question.done(newly_failed);
+  SubmitReady();
+  if (watcher == nullptr) return;
+  if (!newly_failed.ok()) {
+    watcher->OnSessionFailed(newly_failed);
+  } else if (checkpoint_ready) {
+    watcher->OnCheckpointReady();
+  } else {
+    watcher->OnSessionProgress();
+  }
+}
+
+void Session::OnQuestionDone(Work work, absl::StatusOr<Answer> answer) {
+  {
+    absl::MutexLock lock(&mu_);
+    // Never answer as if the memory had read a segment that failed.
+    if (!failure_.ok()) answer = failure_;
+  }
+  if (answer.ok() && observer_ != nullptr) {
+    observer_->OnAnswer(absl::Now() - work.asked);
+  }
+  // The answer is delivered before it stops counting as pending: a stream
+  // that sees no pending work has every answer in hand.
+  work.done(std::move(answer));
+  std::shared_ptr<SessionWatcher> watcher;
+  bool checkpoint_ready = false;
+  {
+    absl::MutexLock lock(&mu_);
+    --questions_in_engine_;
+    if (failure_.ok()) ++questions_answered_;
+    last_used_ = absl::Now();
+    if (CheckpointReachedLocked() && !checkpoint_announced_) {
+      checkpoint_announced_ = true;
+      checkpoint_ready = true;
+    }
+    watcher = watcher_;
+  }
+  SubmitReady();
+  if (watcher == nullptr) return;
+  if (checkpoint_ready) {
+    watcher->OnCheckpointReady();
+  } else {
+    watcher->OnSessionProgress();
+  }
+}
+
+void Session::Abort(const absl::Status& why) {
+  std::vector<Work> failed_questions;
+  std::shared_ptr<SessionWatcher> watcher;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!failure_.ok()) return;
+    failed_questions = FailLocked(why);
+    watcher = watcher_;
+  }
+  for (Work& question : failed_questions) question.done(why);
+  if (watcher != nullptr) watcher->OnSessionFailed(why);
 }
 
 SessionProgress Session::Progress() const {
   absl::MutexLock lock(&mu_);
   SessionProgress progress;
   progress.tokens_received = tokens_received_;
+  progress.bytes_received = bytes_received_;
   progress.segments_processed = segments_processed_;
-  progress.segments_pending =
-      segments_submitted_ - segments_processed_ - segments_failed_;
+  progress.segments_pending = backlog_segments_ + segments_in_engine_;
+  progress.questions_pending =
+      static_cast<int64_t>(backlog_.size()) - backlog_segments_ +
+      questions_in_engine_;
   progress.tokens_buffered = static_cast<int64_t>(segmenter_.pending().size());
   progress.questions_answered = questions_answered_;
   return progress;
 }
 
-int64_t Session::segments_pending() const {
+absl::StatusOr<bool> Session::RequestCheckpoint(int64_t segments) {
   absl::MutexLock lock(&mu_);
-  return segments_submitted_ - segments_processed_ - segments_failed_;
+  RETURN_IF_ERROR(failure_);
+  if (segments < segments_submitted_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a checkpoint after segment ", segments, ": the memory of session ",
+        id_, " already holds ", segments_submitted_, " segments"));
+  }
+  checkpoint_at_ = segments;
+  checkpoint_announced_ = CheckpointReachedLocked();
+  return checkpoint_announced_;
+}
+
+SessionState Session::StateLocked(HostTensor memory) const {
+  SessionState state;
+  state.memory = std::move(memory);
+  state.model_fingerprint = model_->fingerprint;
+  state.model_name = model_->name;
+  for (const Work& work : backlog_) {
+    if (!work.is_question) state.pending_segments.push_back(work.tokens);
+  }
+  state.pending_tokens = segmenter_.pending();
+  state.tokenizer_state = tokenizer_.SaveState();
+  state.tokens_received = tokens_received_;
+  state.bytes_received = bytes_received_;
+  state.segments_processed = segments_processed_;
+  state.questions_answered = questions_answered_;
+  return state;
+}
+
+absl::StatusOr<SessionState> Session::TakeCheckpoint() {
+  SessionState state;
+  {
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(failure_);
+    if (!CheckpointReachedLocked()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("session ", id_, " has not reached its checkpoint"));
+    }
+    // Under mu_ nothing of this session reaches the engine, so the memory,
+    // the held segments and the carry-over belong to one point.
+    ASSIGN_OR_RETURN(HostTensor memory, engine_->ReadMemory(slot_));
+    state = StateLocked(std::move(memory));
+    checkpoint_at_ = -1;
+    checkpoint_announced_ = false;
+  }
+  SubmitReady();
+  return state;
 }
 
 absl::StatusOr<SessionState> Session::Export() const {
   absl::MutexLock lock(&mu_);
-  if (segments_failed_ > 0) {
-    return absl::FailedPreconditionError(
-        "a segment of this session failed; its memory is incomplete");
+  RETURN_IF_ERROR(failure_);
+  if (segments_in_engine_ > 0 || questions_in_engine_ > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session ", id_, " is still reading; export it when it is idle"));
   }
-  SessionState state;
-  // Under mu_ no segment of this session can be submitted, so the memory
-  // and the carry-over belong to the same point of the document.
-  ASSIGN_OR_RETURN(state.memory, engine_->ReadMemory(slot_));
-  state.model_fingerprint = model_->fingerprint;
-  state.model_name = model_->name;
-  state.pending_tokens = segmenter_.pending();
-  state.tokenizer_state = tokenizer_.SaveState();
-  state.tokens_received = tokens_received_;
-  state.segments_processed = segments_processed_;
-  state.questions_answered = questions_answered_;
-  return state;
+  ASSIGN_OR_RETURN(HostTensor memory, engine_->ReadMemory(slot_));
+  return StateLocked(std::move(memory));
 }
 
 absl::Status Session::Restore(const SessionState& state) {
@@ -235,12 +434,24 @@ absl::Status Session::Restore(const SessionState& state) {
         " (fingerprint ", model_->fingerprint,
         "): import it into a server of that model"));
   }
-  if (static_cast<int64_t>(state.pending_tokens.size()) >=
-      model_->config.rmt.segment_size) {
+  const int64_t segment_size = model_->config.rmt.segment_size;
+  if (static_cast<int64_t>(state.pending_tokens.size()) >= segment_size) {
     return absl::InvalidArgumentError(
         "snapshot: more pending tokens than a segment holds");
   }
   RETURN_IF_ERROR(CheckIds(state.pending_tokens));
+  for (const auto& segment : state.pending_segments) {
+    if (segment.empty() ||
+        static_cast<int64_t>(segment.size()) > segment_size) {
+      return absl::InvalidArgumentError(
+          "snapshot: a pending segment is empty or longer than a segment");
+    }
+    RETURN_IF_ERROR(CheckIds(segment));
+  }
+  if (state.tokens_received < 0 || state.bytes_received < 0 ||
+      state.segments_processed < 0 || state.questions_answered < 0) {
+    return absl::InvalidArgumentError("snapshot: a negative counter");
+  }
   const std::vector<int64_t> shape = {model_->config.rmt.num_mem_tokens,
                                       model_->config.hidden_size};
   if (state.memory.shape != shape ||
@@ -250,17 +461,28 @@ absl::Status Session::Restore(const SessionState& state) {
     return absl::InvalidArgumentError(
         "snapshot: the memory does not have this model's shape");
   }
-  absl::MutexLock lock(&mu_);
-  StreamingTokenizer restored(model_->tokenizer.get());
-  RETURN_IF_ERROR(restored.RestoreState(state.tokenizer_state));
-  RETURN_IF_ERROR(engine_->WriteMemory(slot_, state.memory));
-  tokenizer_ = std::move(restored);
-  segmenter_.Restore(state.pending_tokens);
-  tokens_received_ = state.tokens_received;
-  segments_submitted_ = state.segments_processed;
-  segments_processed_ = state.segments_processed;
-  questions_answered_ = state.questions_answered;
-  last_used_ = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    StreamingTokenizer restored(model_->tokenizer.get());
+    RETURN_IF_ERROR(restored.RestoreState(state.tokenizer_state));
+    RETURN_IF_ERROR(engine_->WriteMemory(slot_, state.memory));
+    tokenizer_ = std::move(restored);
+    segmenter_.Restore(state.pending_tokens);
+    backlog_.clear();
+    for (const auto& segment : state.pending_segments) {
+      Work work;
+      work.tokens = segment;
+      backlog_.push_back(std::move(work));
+    }
+    backlog_segments_ = static_cast<int64_t>(state.pending_segments.size());
+    tokens_received_ = state.tokens_received;
+    bytes_received_ = state.bytes_received;
+    segments_submitted_ = state.segments_processed;
+    segments_processed_ = state.segments_processed;
+    questions_answered_ = state.questions_answered;
+    last_used_ = absl::Now();
+  }
+  SubmitReady();
   return absl::OkStatus();
 }
 

@@ -86,7 +86,8 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
   std::string id = NewId();
   while (sessions_.contains(id)) id = NewId();
   auto session = std::make_shared<Session>(id, owner, *slot, engine_, model_,
-                                           observer_);
+                                           observer_,
+                                           options_.max_segments_in_engine);
   sessions_[id] = session;
   if (listener_ != nullptr) listener_->OnSessionOpened();
   LogEvent("session_created", {{"session", id}});
@@ -162,11 +163,10 @@ void SessionManager::Reap(absl::Time now) {
   {
     absl::MutexLock lock(&mu_);
     for (auto& [id, session] : sessions_) {
-      if (session->leased()) continue;
       const absl::Duration idle_for = now - session->last_used();
       if (idle_for >= options_.idle_ttl) {
         expired.push_back(session);
-      } else if (idle_for >= options_.offload_after) {
+      } else if (idle_for >= options_.offload_after && !session->leased()) {
         idle.push_back(session);
       }
     }
@@ -176,8 +176,12 @@ void SessionManager::Reap(absl::Time now) {
     engine_->Offload(session->slot()).IgnoreError();
   }
   for (auto& session : expired) {
-    // Holding the lease, no stream can start using it while it closes.
-    if (!session->TryAcquire()) continue;
+    // A stream holding the session hears ABORTED and ends; the session is
+    // closed either way, so its slot and its place in max_sessions free up.
+    session->Abort(absl::AbortedError(absl::StrCat(
+        "session ", session->id(), " expired: no message for ",
+        absl::FormatDuration(options_.idle_ttl),
+        " (--session_idle_ttl); it is closed")));
     Close(session->id(), session->owner(), SessionOutcome::kExpired)
         .IgnoreError();  // NOT_FOUND: closed meanwhile
   }

@@ -6,8 +6,10 @@
 // owner answers NOT_FOUND, exactly as for an id that never existed.
 //
 // A reaper thread offloads the memories of sessions idle for offload_after
-// to host memory and closes sessions idle for idle_ttl (never one that a
-// stream or call is using).
+// to host memory and closes sessions idle for idle_ttl. Idle means no client
+// message and no finished work for that long, whether or not a stream holds
+// the session: a silent stream cannot pin a session (and its slot) forever;
+// its holder hears the expiry as ABORTED and ends the stream.
 //
 // Thread-safety: all methods are thread-safe.
 #ifndef RMT_SERVER_SESSION_MANAGER_H_
@@ -48,6 +50,9 @@ struct SessionManagerOptions {
   // Idle sessions' memories move to host memory after this long.
   absl::Duration offload_after = absl::Seconds(30);
   absl::Duration reap_interval = absl::Seconds(1);
+  // Segments of one session queued in the engine at once (the rest wait in
+  // the session): one session never floods the engine's queue.
+  int max_segments_in_engine = 8;
 };
 
 class SessionManager {

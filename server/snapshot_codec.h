@@ -1,9 +1,11 @@
 // Signed session snapshots.
 //
-// A snapshot is a SignedSnapshot (proto/rmt/v1/snapshot.proto): the
-// serialized SessionState and its HMAC-SHA256 under the server's key. Only a
-// server holding the same key accepts it, so clients can carry snapshots
-// without being able to forge memories or counters.
+// A snapshot is a frame: "RMTSNAP2", the payload's length (8 bytes, little
+// endian), the payload (a serialized SnapshotPayload, proto/rmt/v1/
+// snapshot.proto) and the HMAC-SHA256 of everything before it under the
+// server's key. The signature covers every byte, so only a server holding
+// the same key accepts it and nothing can be added, removed or changed:
+// clients carry snapshots without being able to forge memories or counters.
 //
 //   ASSIGN_OR_RETURN(SnapshotKey key, SnapshotKey::Load(path, getenv(...)));
 //   std::string bytes = EncodeSnapshot(state, key);
@@ -41,7 +43,7 @@ class SnapshotKey {
 std::string EncodeSnapshot(const SessionState& state, const SnapshotKey& key);
 
 // INVALID_ARGUMENT for bytes that are not a snapshot or whose signature does
-// not verify (tampered, or signed with another key).
+// not verify (tampered, truncated, extended, or signed with another key).
 absl::StatusOr<SessionState> DecodeSnapshot(const std::string& bytes,
                                             const SnapshotKey& key);
 

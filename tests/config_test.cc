@@ -119,8 +119,8 @@ TEST(ModelConfigTest, ParsesEveryActivationAndAttention) {
   auto config = Parse(json);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->rmt.memory_attention, MemoryAttention::kBottleneck);
-  for (MemoryDType dtype : {MemoryDType::kFloat32, MemoryDType::kBFloat16,
-                            MemoryDType::kFloat16}) {
+  for (MemoryDType dtype :
+       {MemoryDType::kFloat32, MemoryDType::kBFloat16, MemoryDType::kFloat16}) {
     json["rmt"]["memory_dtype"] = std::string(MemoryDTypeName(dtype));
     config = Parse(json);
     ASSERT_TRUE(config.ok()) << config.status();
@@ -291,7 +291,7 @@ std::vector<BadCase> WrongValueCases() {
        [](Json& j) {
          j["rmt"]["segment_size"] = std::numeric_limits<int64_t>::max();
        },
-       "\"max_position_embeddings\" is 64"},
+       "\"rmt.segment_size\" is 9223372036854775807, above the limit"},
       {"vocab_without_room_for_memory",
        [](Json& j) { j["rmt"]["num_mem_tokens"] = 61; },
        "\"vocab_size\" 64 leaves no room"},
@@ -340,6 +340,43 @@ std::vector<BadCase> WrongValueCases() {
          j["id2label"] = {{"99999999999999999999", "a"}};
        },
        "got \"99999999999999999999\""},
+      // Positive but absurd sizes: each used to reach torch, which threw
+      // (uncaught) trying to allocate the model.
+      {"hidden_size_2_31", [](Json& j) { j["hidden_size"] = int64_t{1} << 31; },
+       "\"hidden_size\" is 2147483648, above the limit of 65536"},
+      {"hidden_size_2_40", [](Json& j) { j["hidden_size"] = int64_t{1} << 40; },
+       "\"hidden_size\" is 1099511627776, above the limit"},
+      {"intermediate_size_2_40",
+       [](Json& j) { j["intermediate_size"] = int64_t{1} << 40; },
+       "\"intermediate_size\" is 1099511627776, above the limit"},
+      {"max_position_embeddings_2_40",
+       [](Json& j) { j["max_position_embeddings"] = int64_t{1} << 40; },
+       "\"max_position_embeddings\" is 1099511627776, above the limit"},
+      {"type_vocab_size_2_40",
+       [](Json& j) { j["type_vocab_size"] = int64_t{1} << 40; },
+       "\"type_vocab_size\" is 1099511627776, above the limit"},
+      {"vocab_size_2_40", [](Json& j) { j["vocab_size"] = int64_t{1} << 40; },
+       "\"vocab_size\" is 1099511627776, above the limit"},
+      {"num_hidden_layers_million",
+       [](Json& j) { j["num_hidden_layers"] = 1000000; },
+       "\"num_hidden_layers\" is 1000000, above the limit of 1024"},
+      {"num_attention_heads_2_40",
+       [](Json& j) { j["num_attention_heads"] = int64_t{1} << 40; },
+       "\"num_attention_heads\" is 1099511627776, above the limit"},
+      {"num_mem_tokens_2_40",
+       [](Json& j) { j["rmt"]["num_mem_tokens"] = int64_t{1} << 40; },
+       "\"rmt.num_mem_tokens\" is 1099511627776, above the limit"},
+      {"segment_size_2_40",
+       [](Json& j) { j["rmt"]["segment_size"] = int64_t{1} << 40; },
+       "\"rmt.segment_size\" is 1099511627776, above the limit"},
+      // Every size within its own limit, the product far beyond any machine.
+      {"parameters_too_many",
+       [](Json& j) {
+         j["vocab_size"] = 10'000'000;
+         j["hidden_size"] = 8192;
+         j["num_attention_heads"] = 64;
+       },
+       "parameters, above the limit of 2e+10"},
       {"id2label_value_not_string",
        [](Json& j) {
          j["id2label"] = {{"0", 7}};
@@ -391,6 +428,30 @@ TEST(ModelConfigTest, AcceptsValuesAtTheLimits) {
   EXPECT_EQ(config->content_vocab_size(), 4);
 }
 
+// The size limits must not refuse real models: BERT-large, and a config of
+// about 13e9 parameters (the largest of the GPT-3 family that fits 20e9).
+TEST(ModelConfigTest, AcceptsLargeRealModels) {
+  Json json = ValidConfig();
+  json["vocab_size"] = 30522 + 10;
+  json["hidden_size"] = 1024;
+  json["num_hidden_layers"] = 24;
+  json["num_attention_heads"] = 16;
+  json["intermediate_size"] = 4096;
+  json["max_position_embeddings"] = 512;
+  json["rmt"] = {{"num_mem_tokens", 10}, {"segment_size", 499}};
+  auto config = Parse(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+
+  json["vocab_size"] = 50257 + 10;
+  json["hidden_size"] = 5120;
+  json["num_hidden_layers"] = 40;
+  json["num_attention_heads"] = 40;
+  json["intermediate_size"] = 4 * 5120;
+  json["max_position_embeddings"] = 2048;
+  config = Parse(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+}
+
 // Configs built in code go through Validate alone, which must name the key.
 TEST(ModelConfigTest, ValidateNamesTheKeyForConfigsBuiltInCode) {
   auto parsed = Parse(ValidConfig());
@@ -409,6 +470,13 @@ TEST(ModelConfigTest, ValidateNamesTheKeyForConfigsBuiltInCode) {
   status = config.Validate(kSource);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("\"rmt.segment_size\""));
+
+  config = *parsed;
+  config.num_hidden_layers = 1'000'000;
+  status = config.Validate(kSource);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr(kSource), HasSubstr("\"num_hidden_layers\"")));
 
   config = *parsed;
   config.labels.clear();

@@ -157,7 +157,9 @@ TEST_P(EnginePropertyTest, ConcurrentSessionsMatchSessionsAlone) {
     EXPECT_LE(report.rows, param.max_batch);
     max_rows = std::max(max_rows, report.rows);
   }
-  if (param.max_batch > 1) EXPECT_GT(max_rows, 1) << "never batched";
+  if (param.max_batch > 1) {
+    EXPECT_GT(max_rows, 1) << "never batched";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -254,7 +256,9 @@ TEST(EngineTest, TopKIsSortedAndClamped) {
   float total = 0;
   for (size_t i = 0; i < answer->top_k.size(); ++i) {
     total += answer->top_k[i].score;
-    if (i > 0) EXPECT_GE(answer->top_k[i - 1].score, answer->top_k[i].score);
+    if (i > 0) {
+      EXPECT_GE(answer->top_k[i - 1].score, answer->top_k[i].score);
+    }
     EXPECT_EQ(answer->top_k[i].label,
               model->config().labels[answer->top_k[i].label_id]);
   }

@@ -108,6 +108,36 @@ TEST(MemoryPoolTest, FullWhenDeviceAndHostAreFull) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// Host memory full and every device row taken: a parked memory still comes
+// back by trading places with an idle resident one (a hardening defect: it
+// used to fail with RESOURCE_EXHAUSTED and lose the session's segment).
+TEST(MemoryPoolTest, FullPoolSwapsAParkedMemoryBack) {
+  auto pool = MakePool(/*device=*/2, /*host=*/2);
+  std::vector<SlotId> slots;
+  for (int i = 0; i < 4; ++i) {
+    slots.push_back(*pool->Allocate());
+    Store(*pool, slots.back(), static_cast<float>(i + 1));
+  }
+  EXPECT_FALSE(pool->Allocate().ok());  // device and host are full
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 4; ++i) {
+      auto gathered = pool->Gather({slots[i]});
+      ASSERT_TRUE(gathered.ok()) << "round " << round << " slot " << i << ": "
+                                 << gathered.status();
+      EXPECT_TRUE(torch::equal((*gathered)[0], Filled(static_cast<float>(i + 1))));
+      pool->Unpin({slots[i]});
+    }
+  }
+  MemoryPoolStats stats = pool->Stats();
+  EXPECT_EQ(stats.resident, 2);
+  EXPECT_EQ(stats.offloaded, 2);
+  // Two pinned rows leave nothing to trade with.
+  ASSERT_TRUE(pool->Gather({slots[2], slots[3]}).ok());
+  EXPECT_EQ(pool->Gather({slots[0]}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  pool->Unpin({slots[2], slots[3]});
+}
+
 TEST(MemoryPoolTest, WriteAndReadWhereverTheSlotLives) {
   auto pool = MakePool(2, 2);
   SlotId a = *pool->Allocate();

@@ -2,15 +2,20 @@
 // with a message that names the file and the problem.
 #include "model/model_directory.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "model/checkpoint_layout.h"
 #include "model/safetensors.h"
 #include "model/torch_interop.h"
+#include "nlohmann/json.hpp"
 #include "tests/tiny_model.h"
 
 namespace rmt {
@@ -27,11 +32,12 @@ const std::string kGoldenModel =
 class ModelDirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Parameterised tests are named "Test/param"; one directory level only.
+    std::string test_name =
+        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(test_name.begin(), test_name.end(), '/', '_');
     dir_ = fs::temp_directory_path() /
-           absl::StrCat("rmt_model_dir_test_", ::getpid(), "_",
-                        ::testing::UnitTest::GetInstance()
-                            ->current_test_info()
-                            ->name());
+           absl::StrCat("rmt_model_dir_test_", ::getpid(), "_", test_name);
     fs::remove_all(dir_);
     fs::copy(kGoldenModel, dir_, fs::copy_options::recursive);
   }
@@ -120,7 +126,8 @@ TEST_F(ModelDirectoryTest, RefusesMissingDirectory) {
 }
 
 TEST_F(ModelDirectoryTest, RefusesMissingTensor) {
-  RewriteWeights([](auto& tensors) { tensors.erase("bert.pooler.dense.bias"); });
+  RewriteWeights(
+      [](auto& tensors) { tensors.erase("bert.pooler.dense.bias"); });
   EXPECT_THAT(LoadStatus().message(),
               AllOf(HasSubstr("model.safetensors"),
                     HasSubstr("missing tensor \"bert.pooler.dense.bias\"")));
@@ -156,8 +163,10 @@ TEST_F(ModelDirectoryTest, RefusesUnexpectedTensorButIgnoresPositionIds) {
     tensors["bert.embeddings.position_ids"] = torch::arange(64).unsqueeze(0);
   });
   EXPECT_TRUE(LoadStatus().ok()) << LoadStatus();
-  RewriteWeights([](auto& tensors) { tensors["extra.weight"] = torch::zeros({2}); });
-  EXPECT_THAT(LoadStatus().message(), HasSubstr("unexpected tensor \"extra.weight\""));
+  RewriteWeights(
+      [](auto& tensors) { tensors["extra.weight"] = torch::zeros({2}); });
+  EXPECT_THAT(LoadStatus().message(),
+              HasSubstr("unexpected tensor \"extra.weight\""));
 }
 
 TEST_F(ModelDirectoryTest, RefusesTruncatedWeights) {
@@ -183,6 +192,115 @@ TEST_F(ModelDirectoryTest, RefusesUnknownActivation) {
   std::ofstream(Path("config.json"), std::ios::trunc) << text;
   EXPECT_THAT(LoadStatus().message(),
               AllOf(HasSubstr("config.json"), HasSubstr("swishy")));
+}
+
+// Rewrites one key of config.json (`path`: "hidden_size" or "rmt",
+// "segment_size") and loads the directory.
+absl::Status LoadWithConfigValue(const fs::path& dir,
+                                 const std::vector<std::string>& path,
+                                 const nlohmann::json& value) {
+  const std::string config_path = (dir / "config.json").string();
+  std::ifstream in(config_path);
+  nlohmann::json config = nlohmann::json::parse(in);
+  nlohmann::json* slot = &config;
+  for (const std::string& key : path) slot = &(*slot)[key];
+  *slot = value;
+  std::ofstream(config_path, std::ios::trunc) << config.dump(2);
+  return LoadModelDirectory(dir.string()).status();
+}
+
+struct HugeDimension {
+  std::vector<std::string> path;
+  int64_t value;
+  std::string key;  // as the error names it
+};
+
+class HugeDimensionTest : public ModelDirectoryTest,
+                          public ::testing::WithParamInterface<HugeDimension> {
+};
+
+// Each of these once reached torch, which threw std::bad_alloc or c10::Error
+// out of LoadModelDirectory and aborted the server (exit 134).
+TEST_P(HugeDimensionTest, IsRefusedNamingTheFileAndKey) {
+  const HugeDimension& c = GetParam();
+  const absl::Status status = LoadWithConfigValue(dir_, c.path, c.value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr("config.json"), HasSubstr(c.key)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllKeys, HugeDimensionTest,
+    ::testing::Values(
+        HugeDimension{{"hidden_size"}, int64_t{1} << 31, "\"hidden_size\""},
+        HugeDimension{{"hidden_size"}, int64_t{1} << 40, "\"hidden_size\""},
+        HugeDimension{
+            {"intermediate_size"}, int64_t{1} << 40, "\"intermediate_size\""},
+        HugeDimension{{"max_position_embeddings"},
+                      int64_t{1} << 40,
+                      "\"max_position_embeddings\""},
+        HugeDimension{
+            {"type_vocab_size"}, int64_t{1} << 40, "\"type_vocab_size\""},
+        HugeDimension{
+            {"num_hidden_layers"}, 1'000'000, "\"num_hidden_layers\""},
+        HugeDimension{{"vocab_size"}, int64_t{1} << 40, "\"vocab_size\""},
+        HugeDimension{{"num_attention_heads"},
+                      int64_t{1} << 40,
+                      "\"num_attention_heads\""},
+        HugeDimension{{"rmt", "num_mem_tokens"},
+                      int64_t{1} << 40,
+                      "\"rmt.num_mem_tokens\""},
+        HugeDimension{
+            {"rmt", "segment_size"}, int64_t{1} << 40, "\"rmt.segment_size\""}),
+    [](const ::testing::TestParamInfo<HugeDimension>& info) {
+      return absl::StrCat(info.param.path.back(), "_", info.index);
+    });
+
+// A config that is valid on its own but disagrees with the weights is
+// refused by comparing the file's header with the shapes the config implies,
+// before the model is allocated (the message is the pre-allocation check's).
+TEST_F(ModelDirectoryTest, RefusesConfigThatDisagreesWithTheWeights) {
+  const absl::Status status =
+      LoadWithConfigValue(dir_, {"intermediate_size"}, 128);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr("model.safetensors"),
+                    HasSubstr("bert.encoder.layer.0.intermediate.dense.weight"),
+                    HasSubstr("has shape [64, 32] but config.json implies "
+                              "[128, 32]")));
+}
+
+// Torch throws when the model cannot be built where it was asked for (here:
+// a GPU on a machine without one); loading must return that as a status.
+TEST_F(ModelDirectoryTest, TorchFailureIsAStatusNotAnException) {
+  if (torch::cuda::is_available())
+    GTEST_SKIP() << "needs a machine without CUDA";
+  LoadOptions options;
+  options.device = torch::Device(torch::kCUDA, 0);
+  absl::StatusOr<std::shared_ptr<ModelBundle>> bundle;
+  ASSERT_NO_THROW(bundle = LoadModelDirectory(dir_.string(), options));
+  EXPECT_FALSE(bundle.ok());
+  EXPECT_THAT(bundle.status().message(),
+              AllOf(HasSubstr("model.safetensors"),
+                    HasSubstr("building the model failed")));
+}
+
+// CheckpointLayout is what the loader checks files against before building
+// the model, so it must list exactly the model's parameters.
+TEST_F(ModelDirectoryTest, CheckpointLayoutListsTheModelsParameters) {
+  for (MemoryAttention attention :
+       {MemoryAttention::kFull, MemoryAttention::kBottleneck}) {
+    const ModelConfig config = testing::TinyConfig(attention);
+    RmtModel model(config, SpecialTokens{});
+    const std::vector<TensorSpec> layout = CheckpointLayout(config);
+    const auto parameters = model->named_parameters();
+    ASSERT_EQ(layout.size(), parameters.size());
+    for (size_t i = 0; i < layout.size(); ++i) {
+      EXPECT_EQ(layout[i].name, parameters[i].key());
+      EXPECT_EQ(layout[i].shape, parameters[i].value().sizes().vec())
+          << layout[i].name;
+    }
+  }
 }
 
 TEST_F(ModelDirectoryTest, RefusesMissingFiles) {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/file_util.h"
 
 namespace rmt {
 namespace {
@@ -46,11 +47,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -177,7 +173,9 @@ TEST(SafetensorsTest, WriterPadsHeaderAndLaysOutDataInNameOrder) {
                                       {"a", ViewOf(DType::kI32, {3}, a)}})
                   .ok());
 
-  const std::string bytes = ReadAll(path);
+  const absl::StatusOr<std::string> written = ReadFileToString(path);
+  ASSERT_TRUE(written.ok()) << written.status();
+  const std::string& bytes = *written;
   ASSERT_GE(bytes.size(), 8u);
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) {
@@ -440,7 +438,9 @@ TEST(SafetensorsTest, TruncatedFileIsRefusedAtEveryLength) {
   ASSERT_TRUE(
       WriteSafetensors(good, {{"w", ViewOf(DType::kF32, {2, 3}, values)}})
           .ok());
-  const std::string bytes = ReadAll(good);
+  const absl::StatusOr<std::string> written = ReadFileToString(good);
+  ASSERT_TRUE(written.ok()) << written.status();
+  const std::string& bytes = *written;
   const std::string path = dir.File("truncated.safetensors");
   for (size_t length = 0; length < bytes.size(); ++length) {
     SCOPED_TRACE(length);

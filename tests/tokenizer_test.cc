@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/file_util.h"
 #include "nlohmann/json.hpp"
 
 namespace rmt {
@@ -28,13 +28,6 @@ struct GoldenCase {
   TokenizerOptions options;
   std::vector<int32_t> ids;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 void WriteFile(const std::string& path, std::string_view text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -60,9 +53,10 @@ class TokenizerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     auto vocab = Vocabulary::Load(kGoldenDir + "/vocab.txt");
     ASSERT_TRUE(vocab.ok()) << vocab.status();
+    const auto cases_text = ReadFileToString(kGoldenDir + "/cases.json");
+    ASSERT_TRUE(cases_text.ok()) << cases_text.status();
     const nlohmann::json cases =
-        nlohmann::json::parse(ReadFile(kGoldenDir + "/cases.json"), nullptr,
-                              /*allow_exceptions=*/false);
+        nlohmann::json::parse(*cases_text, nullptr, /*allow_exceptions=*/false);
     ASSERT_TRUE(cases.is_array()) << kGoldenDir << "/cases.json";
     vocab_ = new std::shared_ptr<const Vocabulary>(*vocab);
     cases_ = new std::vector<GoldenCase>;
@@ -202,7 +196,8 @@ TEST_F(TokenizerTest, SplitWordsGivesNormalisedWords) {
   WordPieceTokenizer tokenizer = Tokenizer(TokenizerOptions{});
   auto words = tokenizer.SplitWords("Hello, Café-Zxqv!\tdone");
   ASSERT_TRUE(words.ok()) << words.status();
-  EXPECT_THAT(*words, ElementsAre("hello", ",", "cafe", "-", "zxqv", "!", "done"));
+  EXPECT_THAT(*words,
+              ElementsAre("hello", ",", "cafe", "-", "zxqv", "!", "done"));
   EXPECT_EQ(tokenizer.SplitWords("bad \xff").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -503,7 +498,7 @@ TEST_F(VocabularyTest, LoadsTokensByLine) {
   EXPECT_EQ((*vocab)->Token(4), "hello");
 
   ASSERT_TRUE((*vocab)->Save(Path("copy.txt")).ok());
-  EXPECT_EQ(ReadFile(Path("copy.txt")),
+  EXPECT_EQ(ReadFileToString(Path("copy.txt")).value_or("(unreadable)"),
             "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n##lo\n");
   auto reloaded = Vocabulary::Load(Path("copy.txt"));
   ASSERT_TRUE(reloaded.ok());
@@ -534,6 +529,22 @@ TEST_F(VocabularyTest, ReportsErrorsNamingTheFile) {
       {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "two\nlines"}, "inline");
   EXPECT_EQ(from_tokens.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(from_tokens.status().message(), HasSubstr("inline"));
+}
+
+// FromText is Load without the file (the vocabulary fuzzer's entry point):
+// the same tokens, and errors naming the source it was given.
+TEST_F(VocabularyTest, FromTextParsesLikeLoad) {
+  const std::string text = "[PAD]\r\n[UNK]\n[CLS]\n[SEP]\nhello\n##lo";
+  WriteFile(Path("vocab.txt"), text);
+  auto loaded = Vocabulary::Load(Path("vocab.txt"));
+  auto parsed = Vocabulary::FromText(text, "inline vocab");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ((*parsed)->tokens(), (*loaded)->tokens());
+
+  auto empty = Vocabulary::FromText("", "inline vocab");
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(empty.status().message(), HasSubstr("inline vocab"));
 }
 
 TEST_F(VocabularyTest, LoadTokenizerReadsOptionalConfig) {

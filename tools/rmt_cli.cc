@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -22,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "model/engine.h"
+#include "model/file_util.h"
+#include "model/guarded_main.h"
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/segmenter.h"
@@ -88,8 +89,9 @@ absl::Status Run() {
                    Engine::Create(bundle->model.ptr(), engine_options));
   ASSIGN_OR_RETURN(SlotId slot, engine->OpenSlot());
 
-  std::ifstream in(doc, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(doc, ": cannot open file"));
+  // Read whole (a document is small beside the ids it becomes) and fed in
+  // --chunk_bytes pieces, as a server receives it.
+  ASSIGN_OR_RETURN(const std::string text, ReadFileToString(doc));
   StreamingTokenizer stream(bundle->tokenizer.get());
   Segmenter segmenter(config.rmt.segment_size);
   std::vector<std::future<absl::Status>> segments;
@@ -99,12 +101,12 @@ absl::Status Run() {
     segments.push_back(engine->SubmitSegment(slot, std::move(segment)));
   };
   const auto start = std::chrono::steady_clock::now();
-  std::string chunk(std::max(1, absl::GetFlag(FLAGS_chunk_bytes)), '\0');
+  const size_t chunk_bytes = std::max(1, absl::GetFlag(FLAGS_chunk_bytes));
   std::vector<int32_t> ids;
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  for (size_t offset = 0; offset < text.size(); offset += chunk_bytes) {
     ids.clear();
-    RETURN_IF_ERROR(stream.Feed(std::string_view(chunk.data(), in.gcount()), &ids));
+    RETURN_IF_ERROR(
+        stream.Feed(std::string_view(text).substr(offset, chunk_bytes), &ids));
     for (auto& segment : segmenter.Append(ids)) submit(std::move(segment));
   }
   ids.clear();
@@ -115,9 +117,9 @@ absl::Status Run() {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  std::cerr << absl::StrFormat("read %d tokens in %d segments in %.2f s (%.0f tokens/s)\n",
-                               tokens, segments.size(), seconds,
-                               seconds > 0 ? tokens / seconds : 0.0);
+  std::cerr << absl::StrFormat(
+      "read %d tokens in %d segments in %.2f s (%.0f tokens/s)\n", tokens,
+      segments.size(), seconds, seconds > 0 ? tokens / seconds : 0.0);
 
   ASSIGN_OR_RETURN(std::vector<int32_t> question_ids,
                    bundle->tokenizer->Encode(question));
@@ -129,10 +131,10 @@ absl::Status Run() {
               << " tokens\n";
     question_ids.resize(config.rmt.segment_size);
   }
-  ASSIGN_OR_RETURN(Answer answer,
-                   engine->SubmitQuestion(slot, question_ids,
-                                          absl::GetFlag(FLAGS_top_k))
-                       .get());
+  ASSIGN_OR_RETURN(
+      Answer answer,
+      engine->SubmitQuestion(slot, question_ids, absl::GetFlag(FLAGS_top_k))
+          .get());
   std::cout << "Q: " << question << "\n";
   std::cout << "A: " << answer.top_k[0].label
             << (untrained ? "   (UNTRAINED MODEL: meaningless)" : "") << "\n";
@@ -146,15 +148,17 @@ absl::Status Run() {
 }  // namespace rmt
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Answers a question about a text file with an RMT model.\n"
-      "  rmt-cli --model DIR --doc FILE --question \"...\"");
-  absl::ParseCommandLine(argc, argv);
-  rmt::KeepTensorBuffersMapped();
-  absl::Status status = rmt::Run();
-  if (!status.ok()) {
-    std::cerr << "rmt-cli: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  return rmt::GuardedMain("rmt-cli", [&] {
+    absl::SetProgramUsageMessage(
+        "Answers a question about a text file with an RMT model.\n"
+        "  rmt-cli --model DIR --doc FILE --question \"...\"");
+    absl::ParseCommandLine(argc, argv);
+    rmt::KeepTensorBuffersMapped();
+    absl::Status status = rmt::Run();
+    if (!status.ok()) {
+      std::cerr << "rmt-cli: " << status << "\n";
+      return 1;
+    }
+    return 0;
+  });
 }

@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "model/file_util.h"
 
 namespace rmt {
 namespace {
@@ -77,14 +76,12 @@ absl::StatusOr<NoiseText> NoiseText::Load(const std::vector<std::string>& paths,
                                           int min_words, int max_words) {
   NoiseText noise;
   for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
-    std::stringstream buffer;
-    buffer << in.rdbuf();
+    absl::StatusOr<std::string> text = ReadFileToString(path);
+    if (!text.ok()) return text.status();
     // A fortunes file separates entries with lines holding only "%"; each
     // entry is split on its own so no sentence spans two fortunes.
     for (absl::string_view entry :
-         absl::StrSplit(buffer.str(), "\n%\n", absl::SkipEmpty())) {
+         absl::StrSplit(*text, "\n%\n", absl::SkipEmpty())) {
       SplitSentences(std::string(entry), min_words, max_words,
                      &noise.sentences_);
     }
@@ -115,7 +112,8 @@ std::vector<std::string> DefaultNoiseFiles() {
   return files;
 }
 
-absl::StatusOr<NoiseText> LoadNoiseFileOrDefault(const std::string& noise_file) {
+absl::StatusOr<NoiseText> LoadNoiseFileOrDefault(
+    const std::string& noise_file) {
   return NoiseText::Load(noise_file.empty()
                              ? DefaultNoiseFiles()
                              : std::vector<std::string>{noise_file});

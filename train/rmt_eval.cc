@@ -2,11 +2,13 @@
 // of segments it reads, the counterpart of the RMT report's Figure 5
 // (1-15 segments) and Figure 1 (out to 4096 segments).
 //
-//   rmt-eval --model models/rmt-babi --segments 1,2,4,8,32,128,512,4096 \
+//   rmt-eval --model models/rmt-babi --segments 1,2,4,8,32,128,512,4096
 //            --table eval.md --plot eval
 //
 // Prints a markdown table (one row per task, one column per segment count,
 // accuracy in percent) and draws PNG plots with gnuplot.
+#include <torch/torch.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,14 +17,13 @@
 #include <map>
 #include <thread>
 
-#include <torch/torch.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "model/guarded_main.h"
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
@@ -34,12 +35,14 @@
 ABSL_FLAG(std::string, model, "models/rmt-babi", "Model directory.");
 ABSL_FLAG(std::string, noise_file, "",
           "Noise text file; empty: Debian's fortunes (as in training).");
-ABSL_FLAG(std::string, segments, "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,32,128,512,4096",
+ABSL_FLAG(std::string, segments,
+          "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,32,128,512,4096",
           "Segment counts to evaluate, comma-separated.");
 ABSL_FLAG(int, samples, 500, "Samples per point up to 128 segments.");
 ABSL_FLAG(int, samples_long, 100, "Samples per point beyond 128 segments.");
 ABSL_FLAG(uint32_t, seed, 1, "Seed of the test samples.");
-ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning", "Tasks to evaluate.");
+ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning",
+          "Tasks to evaluate.");
 ABSL_FLAG(int, batch_size, 100, "Samples per forward pass.");
 ABSL_FLAG(std::string, table, "", "Also write the markdown table here.");
 ABSL_FLAG(std::string, plot, "",
@@ -68,9 +71,10 @@ std::string Table(const Results& results, const std::vector<int>& segments) {
     absl::StrAppend(&table, "| ", TaskName(task), " |");
     for (int s : segments) {
       auto it = row.find(s);
-      absl::StrAppend(&table, it == row.end()
-                                  ? std::string(" |")
-                                  : absl::StrFormat(" %.1f |", 100 * it->second));
+      absl::StrAppend(&table,
+                      it == row.end()
+                          ? std::string(" |")
+                          : absl::StrFormat(" %.1f |", 100 * it->second));
     }
     table += "\n";
   }
@@ -123,21 +127,25 @@ absl::Status Run() {
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
   at::set_num_threads(threads);
-  ASSIGN_OR_RETURN(torch::Device device, ParseDevice(absl::GetFlag(FLAGS_device)));
+  ASSIGN_OR_RETURN(torch::Device device,
+                   ParseDevice(absl::GetFlag(FLAGS_device)));
   LoadOptions load;
   load.device = device;
   ASSIGN_OR_RETURN(load.dtype, ParseComputeDType(absl::GetFlag(FLAGS_dtype)));
-  ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(absl::GetFlag(FLAGS_model), load));
+  ASSIGN_OR_RETURN(auto bundle,
+                   LoadModelDirectory(absl::GetFlag(FLAGS_model), load));
   ASSIGN_OR_RETURN(NoiseText noise,
                    LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));
   ASSIGN_OR_RETURN(TaskGenerator generator,
                    TaskGenerator::Create(bundle->tokenizer, noise,
                                          bundle->config.rmt.segment_size));
   std::vector<int> segments;
-  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_segments), ',')) {
+  for (absl::string_view s :
+       absl::StrSplit(absl::GetFlag(FLAGS_segments), ',')) {
     int value = 0;
     if (!absl::SimpleAtoi(s, &value) || value < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("bad segment count \"", s, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad segment count \"", s, "\""));
     }
     segments.push_back(value);
   }
@@ -157,7 +165,8 @@ absl::Status Run() {
           "%-18s %5d segments (%7d tokens): %5.1f%% of %d  [%.1f s]\n",
           TaskName(task), s, s * bundle->config.rmt.segment_size,
           100 * results[task][s], options.samples,
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                        start)
               .count());
     }
   }
@@ -176,12 +185,14 @@ absl::Status Run() {
 }  // namespace rmt
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  rmt::KeepTensorBuffersMapped();
-  absl::Status status = rmt::Run();
-  if (!status.ok()) {
-    std::cerr << "rmt-eval: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  return rmt::GuardedMain("rmt-eval", [&] {
+    absl::ParseCommandLine(argc, argv);
+    rmt::KeepTensorBuffersMapped();
+    absl::Status status = rmt::Run();
+    if (!status.ok()) {
+      std::cerr << "rmt-eval: " << status << "\n";
+      return 1;
+    }
+    return 0;
+  });
 }

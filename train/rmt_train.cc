@@ -6,17 +6,18 @@
 // The vocabulary is built from the noise text and the task templates; the
 // model starts from BERT's random initialisation. --resume continues from
 // --out/checkpoint.
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
-#include <torch/torch.h>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/guarded_main.h"
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
@@ -87,7 +88,8 @@ absl::Status Run(int argc, char** argv) {
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
   at::set_num_threads(threads);
-  ASSIGN_OR_RETURN(torch::Device device, ParseDevice(absl::GetFlag(FLAGS_device)));
+  ASSIGN_OR_RETURN(torch::Device device,
+                   ParseDevice(absl::GetFlag(FLAGS_device)));
 
   TrainOptions options;
   options.out_dir = out;
@@ -111,10 +113,12 @@ absl::Status Run(int argc, char** argv) {
                    LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));
   ASSIGN_OR_RETURN(auto vocab,
                    BuildTaskVocabulary(noise, absl::GetFlag(FLAGS_vocab_size)));
-  auto tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
+  auto tokenizer =
+      std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
   ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
-  ASSIGN_OR_RETURN(TaskGenerator generator,
-                   TaskGenerator::Create(tokenizer, noise, config.rmt.segment_size));
+  ASSIGN_OR_RETURN(
+      TaskGenerator generator,
+      TaskGenerator::Create(tokenizer, noise, config.rmt.segment_size));
   std::cerr << "rmt-train: " << noise.sentences().size() << " noise sentences, "
             << vocab->size() << " tokens in the vocabulary\n";
 
@@ -153,12 +157,14 @@ absl::Status Run(int argc, char** argv) {
 }  // namespace rmt
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  rmt::KeepTensorBuffersMapped();
-  absl::Status status = rmt::Run(argc, argv);
-  if (!status.ok()) {
-    std::cerr << "rmt-train: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  return rmt::GuardedMain("rmt-train", [&] {
+    absl::ParseCommandLine(argc, argv);
+    rmt::KeepTensorBuffersMapped();
+    absl::Status status = rmt::Run(argc, argv);
+    if (!status.ok()) {
+      std::cerr << "rmt-train: " << status << "\n";
+      return 1;
+    }
+    return 0;
+  });
 }

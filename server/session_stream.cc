@@ -1,0 +1,406 @@
+#include "server/session_stream.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "model/status_macros.h"
+#include "server/grpc_status.h"
+#include "server/log.h"
+#include "server/snapshot_codec.h"
+
+namespace rmt::server {
+namespace {
+
+// Responses waiting to be written before the stream stops reading.
+constexpr size_t kMaxOutbox = 16;
+
+v1::ConverseResponse ProgressResponse(const SessionProgress& progress) {
+  v1::ConverseResponse response;
+  FillProgress(progress, response.mutable_progress());
+  return response;
+}
+
+// The first multiple of `every` after `processed`.
+int64_t NextMultiple(int64_t processed, int64_t every) {
+  return (processed / every + 1) * every;
+}
+
+}  // namespace
+
+SessionStream::SessionStream(const ServiceContext* context,
+                             Transport* transport, Options options)
+    : context_(context), options_(options), transport_(transport) {
+  if (context_->calls != nullptr) context_->calls->Begin();
+}
+
+SessionStream::~SessionStream() = default;
+
+void SessionStream::Start() { Pump(); }
+
+bool SessionStream::has_session() const {
+  absl::MutexLock lock(&mu_);
+  return session_ != nullptr;
+}
+
+absl::Status SessionStream::Attach(std::shared_ptr<Session> session,
+                                   const Settings& settings) {
+  if (!session->TryAcquire(shared_from_this())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session ", session->id(),
+        " is in use by another stream or call; wait for it to end"));
+  }
+  absl::MutexLock lock(&mu_);
+  session_ = std::move(session);
+  settings_ = settings;
+  LogEvent("stream_opened",
+           {{"method", options_.method},
+            {"session", session_->id()},
+            {"resumed", settings.resumed ? "true" : "false"},
+            {"keep_alive", settings.keep_alive ? "true" : "false"}});
+  if (options_.writes_responses) {
+    const ModelConfig& config = context_->model->config;
+    v1::ConverseResponse response;
+    v1::Opened* opened = response.mutable_opened();
+    opened->set_session_id(session_->id());
+    opened->set_model(context_->model->name);
+    opened->set_segment_size(static_cast<int32_t>(config.rmt.segment_size));
+    opened->set_num_mem_tokens(
+        static_cast<int32_t>(config.rmt.num_mem_tokens));
+    opened->set_resumed(settings.resumed);
+    outbox_.push_back(std::move(response));
+  }
+  if (settings.snapshot_every_segments > 0) {
+    checkpoints_wanted_.insert(
+        NextMultiple(session_->Progress().segments_processed,
+                     settings.snapshot_every_segments));
+    return RequestNextCheckpointLocked();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SessionStream::FeedChunk(const v1::Chunk& chunk) {
+  RETURN_IF_ERROR(CheckChunk(chunk, context_->limits));
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    session = session_;
+  }
+  return server::FeedChunk(*session, chunk).status();
+}
+
+absl::Status SessionStream::Flush() {
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    session = session_;
+  }
+  return session->Flush().status();
+}
+
+absl::Status SessionStream::Ask(const v1::Question& question) {
+  std::shared_ptr<Session> session;
+  int default_top_k;
+  {
+    absl::MutexLock lock(&mu_);
+    session = session_;
+    default_top_k = settings_.default_top_k;
+  }
+  ASSIGN_OR_RETURN(int top_k,
+                   TopKOf(question, default_top_k, context_->limits));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, QuestionIds(*session, question));
+  // The answer is written by the session's callback; the stream stays
+  // alive for it through the shared pointer.
+  return session->Ask(
+      std::move(ids), top_k,
+      [self = shared_from_this(),
+       id = question.id()](absl::StatusOr<Answer> answer) {
+        {
+          absl::MutexLock lock(&self->mu_);
+          if (!answer.ok()) {
+            self->EndLocked(answer.status());
+          } else if (self->state_ == State::kReading ||
+                     self->state_ == State::kHalfClosed) {
+            v1::ConverseResponse response;
+            FillAnswer(id, *answer,
+                       self->session_->Progress().segments_processed,
+                       response.mutable_answer());
+            self->outbox_.push_back(std::move(response));
+          }
+        }
+        self->Pump();
+      });
+}
+
+absl::Status SessionStream::RequestSnapshot() {
+  absl::MutexLock lock(&mu_);
+  session_->Touch();
+  const SessionProgress progress = session_->Progress();
+  // Every segment sent so far, and nothing after it.
+  checkpoints_wanted_.insert(progress.segments_processed +
+                             progress.segments_pending);
+  return RequestNextCheckpointLocked();
+}
+
+absl::Status SessionStream::RequestNextCheckpointLocked() {
+  if (checkpoint_requested_ || checkpoints_wanted_.empty()) {
+    return absl::OkStatus();
+  }
+  const int64_t every = settings_.snapshot_every_segments;
+  while (true) {
+    const int64_t at = *checkpoints_wanted_.begin();
+    absl::StatusOr<bool> reached = session_->RequestCheckpoint(at);
+    if (reached.ok()) {
+      checkpoint_requested_ = true;
+      checkpoint_ready_ = *reached;
+      return absl::OkStatus();
+    }
+    // A kept session may still be reading what an earlier stream sent:
+    // a multiple it has already passed is skipped, not an error.
+    if (reached.status().code() != absl::StatusCode::kInvalidArgument ||
+        every <= 0) {
+      return reached.status();
+    }
+    checkpoints_wanted_.erase(checkpoints_wanted_.begin());
+    checkpoints_wanted_.insert(at + every);
+  }
+}
+
+void SessionStream::ExportCheckpoint() {
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    session = session_;
+  }
+  absl::StatusOr<SessionState> state = session->TakeCheckpoint();
+  std::string data;
+  if (state.ok()) data = EncodeSnapshot(*state, *context_->snapshot_key);
+  {
+    absl::MutexLock lock(&mu_);
+    exporting_ = false;
+    checkpoint_requested_ = false;
+    if (!state.ok()) {
+      EndLocked(state.status());
+    } else if (state_ == State::kReading || state_ == State::kHalfClosed) {
+      v1::ConverseResponse response;
+      response.mutable_snapshot()->set_data(std::move(data));
+      response.mutable_snapshot()->set_segments_processed(
+          state->segments_processed);
+      outbox_.push_back(std::move(response));
+      const int64_t at = state->segments_processed;
+      checkpoints_wanted_.erase(at);
+      const int64_t every = settings_.snapshot_every_segments;
+      if (every > 0 && at % every == 0) checkpoints_wanted_.insert(at + every);
+      absl::Status next = RequestNextCheckpointLocked();
+      if (!next.ok()) EndLocked(next);
+    }
+  }
+  Pump();
+}
+
+void SessionStream::Fail(const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    EndLocked(status);
+  }
+  Pump();
+}
+
+void SessionStream::EndLocked(const absl::Status& status) {
+  if (state_ == State::kEnding || state_ == State::kFinished) return;
+  state_ = State::kEnding;
+  final_status_ = status;
+  outbox_.clear();
+  progress_dirty_ = false;
+}
+
+void SessionStream::ReadDone(bool more) {
+  {
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    if (!more && state_ == State::kReading) {
+      // A stream that never attached a session has nothing to finish.
+      if (session_ == nullptr) {
+        EndLocked(absl::OkStatus());
+      } else {
+        state_ = State::kHalfClosed;
+      }
+    }
+  }
+  Pump();
+}
+
+void SessionStream::WriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) EndLocked(absl::CancelledError("the client stopped reading"));
+  }
+  Pump();
+}
+
+void SessionStream::Cancelled() {
+  {
+    absl::MutexLock lock(&mu_);
+    EndLocked(absl::CancelledError("the call was cancelled"));
+  }
+  Pump();
+}
+
+void SessionStream::TransportGone() {
+  absl::MutexLock lock(&mu_);
+  transport_ = nullptr;
+}
+
+void SessionStream::OnSessionProgress() {
+  {
+    absl::MutexLock lock(&mu_);
+    progress_dirty_ = true;
+  }
+  Pump();
+}
+
+void SessionStream::OnCheckpointReady() {
+  {
+    absl::MutexLock lock(&mu_);
+    checkpoint_ready_ = true;
+  }
+  Pump();
+}
+
+void SessionStream::OnSessionFailed(const absl::Status& why) { Fail(why); }
+
+SessionStream::Actions SessionStream::DecideLocked() {
+  Actions actions;
+  if (state_ == State::kFinished) return actions;
+  SessionProgress progress;
+  if (session_ != nullptr) progress = session_->Progress();
+  const bool live = state_ == State::kReading || state_ == State::kHalfClosed;
+
+  // The client is done and so is its work: the last progress, then OK.
+  if (state_ == State::kHalfClosed && progress.segments_pending == 0 &&
+      progress.questions_pending == 0 && !exporting_ && !checkpoint_ready_ &&
+      outbox_.empty() && !writing_) {
+    if (options_.writes_responses && !final_progress_sent_) {
+      final_progress_sent_ = true;
+      progress_dirty_ = false;
+      outbox_.push_back(ProgressResponse(progress));
+    } else {
+      EndLocked(absl::OkStatus());
+    }
+  }
+  if (live && checkpoint_ready_ && !exporting_) {
+    checkpoint_ready_ = false;
+    exporting_ = true;
+    actions.export_checkpoint = true;
+  }
+  if (live && options_.writes_responses && !writing_) {
+    if (outbox_.empty() && progress_dirty_ && session_ != nullptr) {
+      progress_dirty_ = false;
+      outbox_.push_back(ProgressResponse(progress));
+    }
+    if (!outbox_.empty()) {
+      write_buffer_ = std::move(outbox_.front());
+      outbox_.pop_front();
+      writing_ = true;
+      actions.write = &write_buffer_;
+    }
+  }
+  if (state_ == State::kEnding && !writing_) {
+    state_ = State::kFinished;
+    actions.finish = true;
+    actions.status = ToGrpcStatus(final_status_);
+    return actions;
+  }
+  if (state_ == State::kReading && !reading_ && outbox_.size() < kMaxOutbox &&
+      (session_ == nullptr ||
+       progress.segments_pending <= context_->limits.max_pending_segments)) {
+    reading_ = true;
+    actions.read = true;
+  }
+  return actions;
+}
+
+void SessionStream::Pump() {
+  // Keeps the stream alive while Finish lets gRPC delete the reactor.
+  std::shared_ptr<SessionStream> self = shared_from_this();
+  {
+    absl::MutexLock lock(&mu_);
+    if (pumping_) {
+      pump_again_ = true;
+      return;
+    }
+    pumping_ = true;
+  }
+  while (true) {
+    Actions actions;
+    Transport* transport;
+    {
+      absl::MutexLock lock(&mu_);
+      actions = DecideLocked();
+      transport = transport_;
+      if (!actions.read && actions.write == nullptr &&
+          !actions.export_checkpoint && !actions.finish) {
+        if (!pump_again_) {
+          pumping_ = false;
+          return;
+        }
+        pump_again_ = false;
+        continue;
+      }
+    }
+    if (actions.export_checkpoint) {
+      context_->worker->Post([self] { self->ExportCheckpoint(); });
+    }
+    if (actions.write != nullptr) transport->StartResponseWrite(actions.write);
+    if (actions.read) transport->StartNextRead();
+    if (actions.finish) {
+      // Before Finish: once the client sees the end, the session is free
+      // and the call is counted.
+      ReleaseSession(actions.status);
+      SessionProgress progress;
+      std::shared_ptr<Session> session;
+      {
+        absl::MutexLock lock(&mu_);
+        session = session_;
+      }
+      if (session != nullptr) progress = session->Progress();
+      if (context_->metrics != nullptr) {
+        context_->metrics->OnRequest(options_.method,
+                                     actions.status.error_code());
+      }
+      if (context_->calls != nullptr) context_->calls->End();
+      transport->FinishCall(actions.status,
+                            session != nullptr ? &progress : nullptr);
+    }
+  }
+}
+
+void SessionStream::ReleaseSession(const grpc::Status& status) {
+  std::shared_ptr<Session> session;
+  bool keep;
+  {
+    absl::MutexLock lock(&mu_);
+    if (session_released_ || session_ == nullptr) return;
+    session_released_ = true;
+    session = session_;
+    keep = settings_.keep_alive;
+  }
+  const SessionProgress progress = session->Progress();
+  LogEvent("stream_closed",
+           {{"method", options_.method},
+            {"session", session->id()},
+            {"code", absl::StatusCodeToString(
+                         static_cast<absl::StatusCode>(status.error_code()))},
+            {"tokens", absl::StrCat(progress.tokens_received)},
+            {"segments", absl::StrCat(progress.segments_processed)}});
+  session->Release();
+  if (!keep) {
+    // A closed session's queued work is cancelled at once.
+    context_->sessions
+        ->Close(session->id(), session->owner(),
+                status.ok() ? SessionOutcome::kClosed : SessionOutcome::kFailed)
+        .IgnoreError();  // NOT_FOUND: closed meanwhile (e.g. expired)
+  }
+}
+
+}  // namespace rmt::server

@@ -1,0 +1,153 @@
+// Session, below gRPC: the one owner of a session's pending work, its
+// window into the engine, checkpoints and failure.
+#include "server/session.h"
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/server_test_util.h"
+
+namespace rmt::server::testing {
+namespace {
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TinyModelDir(/*seed=*/21);
+    ServedModelOptions options;
+    options.directory = dir_;
+    options.device = "cpu";
+    auto model = LoadServedModel(options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+    EngineOptions engine_options;
+    engine_options.max_batch = 4;
+    engine_options.intra_op_threads = 1;
+    // Work stays queued until a batch fills: the test sees the queue.
+    engine_options.max_queue_delay = absl::Milliseconds(50);
+    auto engine = Engine::Create(model_.model, engine_options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = *std::move(engine);
+  }
+  void TearDown() override {
+    engine_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::shared_ptr<Session> NewSession(int max_in_engine) {
+    auto slot = engine_->OpenSlot();
+    EXPECT_TRUE(slot.ok()) << slot.status();
+    return std::make_shared<Session>("s", "", *slot, engine_.get(), &model_,
+                                     nullptr, max_in_engine);
+  }
+
+  // Asks and waits for the answer.
+  absl::StatusOr<Answer> AskAndWait(Session& session,
+                                    const std::string& question) {
+    auto ids = session.EncodeQuestion(question);
+    if (!ids.ok()) return ids.status();
+    auto promise = std::make_shared<std::promise<absl::StatusOr<Answer>>>();
+    auto future = promise->get_future();
+    absl::Status asked =
+        session.Ask(*ids, 3, [promise](absl::StatusOr<Answer> answer) {
+          promise->set_value(std::move(answer));
+        });
+    if (!asked.ok()) return asked;
+    return future.get();
+  }
+
+  std::string dir_;
+  ServedModel model_;
+  std::unique_ptr<Engine> engine_;
+};
+
+// A hardening defect: a fast sender's whole chunk went into the engine's
+// queue at once. Now at most max_in_engine segments of a session wait
+// there; the rest wait in the session, which still counts them as pending.
+TEST_F(SessionTest, AtMostItsWindowOfSegmentsIsInTheEngine) {
+  auto session = NewSession(/*max_in_engine=*/2);
+  const std::string doc = MakeDocument(/*seed=*/4, /*words=*/400);
+  auto cut = session->FeedText(doc);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  ASSERT_GT(*cut, 10);
+  EXPECT_LE(engine_->PendingWork(session->slot()), 2);
+  EXPECT_EQ(session->Progress().segments_pending +
+                session->Progress().segments_processed,
+            *cut);
+  auto answer = AskAndWait(*session, "where is mary?");
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  const SessionProgress progress = session->Progress();
+  EXPECT_EQ(progress.segments_pending, 0);
+  EXPECT_EQ(progress.questions_pending, 0);
+  // The answer is the same as the whole document read one segment at a
+  // time with nothing held back.
+  const Answer direct = DirectAnswer(model_, doc, "where is mary?", 3);
+  ASSERT_EQ(answer->top_k.size(), direct.top_k.size());
+  for (size_t i = 0; i < direct.top_k.size(); ++i) {
+    EXPECT_EQ(answer->top_k[i].label, direct.top_k[i].label);
+    EXPECT_NEAR(answer->top_k[i].score, direct.top_k[i].score, 1e-5);
+  }
+}
+
+// A hardening defect: a session whose segment failed answered later
+// questions as if it had read everything. Now it fails visibly.
+TEST_F(SessionTest, AFailedSegmentFailsTheSessionForGood) {
+  auto session = NewSession(/*max_in_engine=*/2);
+  ASSERT_TRUE(session->FeedText(MakeDocument(5, 200)).ok());
+  // Closing the slot under the session cancels its queued segments, the
+  // way a device failure would fail them.
+  ASSERT_TRUE(engine_->CloseSlot(session->slot()).ok());
+  auto answer = AskAndWait(*session, "where is mary?");
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kDataLoss)
+      << answer.status();
+  EXPECT_EQ(session->failure().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(session->FeedText("more text").status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(session->Export().status().code(), absl::StatusCode::kDataLoss);
+}
+
+// Checkpoints hold later segments back, so a snapshot holds the memory
+// after exactly N segments plus everything after it, and restoring it
+// reads on to the same answer.
+TEST_F(SessionTest, CheckpointHoldsTheMemoryAtExactlyNSegments) {
+  class Watcher : public SessionWatcher {
+   public:
+    void OnSessionProgress() override {}
+    void OnCheckpointReady() override { ready.set_value(); }
+    void OnSessionFailed(const absl::Status&) override {}
+    std::promise<void> ready;
+  };
+  auto watcher = std::make_shared<Watcher>();
+  auto session = NewSession(/*max_in_engine=*/3);
+  ASSERT_TRUE(session->TryAcquire(watcher));
+  auto reached = session->RequestCheckpoint(5);
+  ASSERT_TRUE(reached.ok()) << reached.status();
+  EXPECT_FALSE(*reached);
+  const std::string doc = MakeDocument(7, 300);
+  auto cut = session->FeedText(doc);
+  ASSERT_TRUE(cut.ok());
+  ASSERT_GT(*cut, 8);
+  watcher->ready.get_future().wait();
+  auto state = session->TakeCheckpoint();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->segments_processed, 5);
+  EXPECT_EQ(static_cast<int>(state->pending_segments.size()), *cut - 5);
+  auto answer = AskAndWait(*session, "where is mary?");
+  ASSERT_TRUE(answer.ok()) << answer.status();
+
+  auto restored = NewSession(/*max_in_engine=*/3);
+  ASSERT_TRUE(restored->Restore(*state).ok());
+  auto again = AskAndWait(*restored, "where is mary?");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->top_k[0].label, answer->top_k[0].label);
+  EXPECT_NEAR(again->top_k[0].score, answer->top_k[0].score, 1e-6);
+  EXPECT_EQ(restored->Progress().segments_processed,
+            session->Progress().segments_processed);
+  session->Release();
+}
+
+}  // namespace
+}  // namespace rmt::server::testing
