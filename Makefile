@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 # The main job: rmt-server on the bundled reference model.
 MODEL ?= models/rmt-babi
 LISTEN ?= 0.0.0.0:50051
-METRICS_LISTEN ?= 0.0.0.0:9464
+METRICS_LISTEN ?= 127.0.0.1:9464
 # make ask: one question about one file, offline (rmt-cli).
 DOC ?= /usr/share/games/fortunes/science
 QUESTION ?= Where is Mary?
@@ -21,7 +21,7 @@ FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build run ask loadgen test test-all bench reference-model clean fuzz
-.PHONY: format format-check tidy test-sanitize test-tsan
+.PHONY: format format-check tidy test-sanitize test-tsan soak
 
 all: build
 
@@ -120,3 +120,9 @@ reference-model: build
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# 10 minutes of load and snapshot/import loops against one rmt-server;
+# fails if a call fails or RSS grows more than 10% after warm-up
+# (SOAK_SECONDS, SOAK_WARMUP, SOAK_SESSIONS, SOAK_TOKENS to change it).
+soak: build
+	bash scripts/soak.sh $(BUILD_DIR)

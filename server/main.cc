@@ -29,8 +29,10 @@ ABSL_FLAG(std::string, model, "",
 ABSL_FLAG(std::string, untrained_dir, "build/untrained-model",
           "Where to create the untrained model when no model is found.");
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC address (host:port).");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
-          "Prometheus /metrics address; empty: none.");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus /metrics address; empty: none. It has no "
+          "authentication: keep it on a private address (loopback, the pod "
+          "IP).");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(std::string, dtype, "float32",
           "Compute precision: float32, bfloat16 or float16 (weights are "
@@ -94,8 +96,9 @@ absl::Status CheckFlags() {
   RETURN_IF_ERROR(at_least("device_sessions", device_sessions, 1));
   if (device_sessions > max_sessions) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--device_sessions=", device_sessions, " is more than --max_sessions=",
-        max_sessions, ": device memories are part of the sessions"));
+        "--device_sessions=", device_sessions,
+        " is invalid: it is more than --max_sessions=", max_sessions,
+        " (device memories are part of the sessions)"));
   }
   RETURN_IF_ERROR(at_least("max_pending_segments",
                            absl::GetFlag(FLAGS_max_pending_segments), 1));
@@ -108,14 +111,14 @@ absl::Status CheckFlags() {
       at_least("default_top_k", absl::GetFlag(FLAGS_default_top_k), 1));
   if (absl::GetFlag(FLAGS_default_top_k) > absl::GetFlag(FLAGS_max_top_k)) {
     return absl::InvalidArgumentError(
-        "--default_top_k is more than --max_top_k");
+        "--default_top_k is invalid: it is more than --max_top_k");
   }
   // The largest message gRPC must accept holds one chunk.
   if (absl::GetFlag(FLAGS_max_chunk_bytes) > (1 << 30) ||
       absl::GetFlag(FLAGS_max_chunk_tokens) > (1 << 27)) {
     return absl::InvalidArgumentError(
-        "--max_chunk_bytes may be at most 1 GiB and --max_chunk_tokens at "
-        "most 2^27");
+        "--max_chunk_bytes or --max_chunk_tokens is invalid: at most 1 GiB "
+        "and 2^27");
   }
   RETURN_IF_ERROR(at_least("intra_op_threads",
                            absl::GetFlag(FLAGS_intra_op_threads), 0));
@@ -126,7 +129,7 @@ absl::Status CheckFlags() {
   if (absl::GetFlag(FLAGS_max_queue_delay) < absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_drain_grace) < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "--max_queue_delay and --drain_grace must not be negative");
+        "--max_queue_delay or --drain_grace is invalid: negative");
   }
   return absl::OkStatus();
 }

@@ -127,18 +127,25 @@ absl::StatusOr<int> Session::FeedTokens(const std::vector<int32_t>& ids) {
   return cut;
 }
 
+absl::StatusOr<std::vector<int32_t>> Session::FinishTextLocked() {
+  // Finish leaves the stream unusable when the text ends inside a
+  // character; keep the session as it was.
+  const std::string before = tokenizer_.SaveState();
+  std::vector<int32_t> ids;
+  absl::Status finished = tokenizer_.Finish(&ids);
+  if (!finished.ok()) {
+    tokenizer_.RestoreState(before).IgnoreError();  // its own output
+    return finished;
+  }
+  return ids;
+}
+
 absl::StatusOr<int> Session::Flush() {
   int cut = 0;
   {
     absl::MutexLock lock(&mu_);
     RETURN_IF_ERROR(failure_);
-    const std::string before = tokenizer_.SaveState();
-    std::vector<int32_t> ids;
-    absl::Status finished = tokenizer_.Finish(&ids);
-    if (!finished.ok()) {
-      tokenizer_.RestoreState(before).IgnoreError();
-      return finished;
-    }
+    ASSIGN_OR_RETURN(std::vector<int32_t> ids, FinishTextLocked());
     cut = QueueIdsLocked(ids, /*flush=*/true);
   }
   SubmitReady();
@@ -174,13 +181,7 @@ absl::Status Session::Ask(std::vector<int32_t> question, int top_k,
   {
     absl::MutexLock lock(&mu_);
     RETURN_IF_ERROR(failure_);
-    const std::string before = tokenizer_.SaveState();
-    std::vector<int32_t> ids;
-    absl::Status finished = tokenizer_.Finish(&ids);
-    if (!finished.ok()) {
-      tokenizer_.RestoreState(before).IgnoreError();
-      return finished;
-    }
+    ASSIGN_OR_RETURN(std::vector<int32_t> ids, FinishTextLocked());
     QueueIdsLocked(ids, /*flush=*/true);
     Work work;
     work.is_question = true;

@@ -175,6 +175,10 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   absl::Status CheckIds(const std::vector<int32_t>& ids) const;
+  // The ids the tokenizer still holds (the text ends here); on error the
+  // tokenizer is as before.
+  absl::StatusOr<std::vector<int32_t>> FinishTextLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues ids (and, with `flush`, the partial segment) as segments.
   int QueueIdsLocked(const std::vector<int32_t>& ids, bool flush)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

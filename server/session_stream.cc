@@ -142,7 +142,7 @@ absl::Status SessionStream::RequestSnapshot() {
 }
 
 absl::Status SessionStream::RequestNextCheckpointLocked() {
-  if (checkpoint_requested_ || checkpoints_wanted_.empty()) {
+  if (checkpoint_ != Checkpoint::kNone || checkpoints_wanted_.empty()) {
     return absl::OkStatus();
   }
   const int64_t every = settings_.snapshot_every_segments;
@@ -150,8 +150,7 @@ absl::Status SessionStream::RequestNextCheckpointLocked() {
     const int64_t at = *checkpoints_wanted_.begin();
     absl::StatusOr<bool> reached = session_->RequestCheckpoint(at);
     if (reached.ok()) {
-      checkpoint_requested_ = true;
-      checkpoint_ready_ = *reached;
+      checkpoint_ = *reached ? Checkpoint::kReady : Checkpoint::kWaiting;
       return absl::OkStatus();
     }
     // A kept session may still be reading what an earlier stream sent:
@@ -176,8 +175,7 @@ void SessionStream::ExportCheckpoint() {
   if (state.ok()) data = EncodeSnapshot(*state, *context_->snapshot_key);
   {
     absl::MutexLock lock(&mu_);
-    exporting_ = false;
-    checkpoint_requested_ = false;
+    checkpoint_ = Checkpoint::kNone;
     if (!state.ok()) {
       EndLocked(state.status());
     } else if (state_ == State::kReading || state_ == State::kHalfClosed) {
@@ -262,7 +260,7 @@ void SessionStream::OnSessionProgress() {
 void SessionStream::OnCheckpointReady() {
   {
     absl::MutexLock lock(&mu_);
-    checkpoint_ready_ = true;
+    if (checkpoint_ == Checkpoint::kWaiting) checkpoint_ = Checkpoint::kReady;
   }
   Pump();
 }
@@ -278,8 +276,8 @@ SessionStream::Actions SessionStream::DecideLocked() {
 
   // The client is done and so is its work: the last progress, then OK.
   if (state_ == State::kHalfClosed && progress.segments_pending == 0 &&
-      progress.questions_pending == 0 && !exporting_ && !checkpoint_ready_ &&
-      outbox_.empty() && !writing_) {
+      progress.questions_pending == 0 && checkpoint_ != Checkpoint::kReady &&
+      checkpoint_ != Checkpoint::kExporting && outbox_.empty() && !writing_) {
     if (options_.writes_responses && !final_progress_sent_) {
       final_progress_sent_ = true;
       progress_dirty_ = false;
@@ -288,9 +286,8 @@ SessionStream::Actions SessionStream::DecideLocked() {
       EndLocked(absl::OkStatus());
     }
   }
-  if (live && checkpoint_ready_ && !exporting_) {
-    checkpoint_ready_ = false;
-    exporting_ = true;
+  if (live && checkpoint_ == Checkpoint::kReady) {
+    checkpoint_ = Checkpoint::kExporting;
     actions.export_checkpoint = true;
   }
   if (live && options_.writes_responses && !writing_) {

@@ -115,6 +115,11 @@ class SessionStream final : public SessionWatcher,
 
  private:
   enum class State { kReading, kHalfClosed, kEnding, kFinished };
+  // The snapshot in progress, if any:
+  //   kNone -> kWaiting (the session holds segments back) -> kReady (the
+  //   memory is at the checkpoint) -> kExporting (on the background
+  //   worker) -> kNone. A checkpoint already reached skips kWaiting.
+  enum class Checkpoint { kNone, kWaiting, kReady, kExporting };
 
   // What one round of Pump starts, decided under mu_.
   struct Actions {
@@ -160,9 +165,7 @@ class SessionStream final : public SessionWatcher,
   // Checkpoints (segment counts) still to snapshot, smallest first; the
   // smallest is the one the session holds segments back for.
   std::set<int64_t> checkpoints_wanted_ ABSL_GUARDED_BY(mu_);
-  bool checkpoint_requested_ ABSL_GUARDED_BY(mu_) = false;
-  bool checkpoint_ready_ ABSL_GUARDED_BY(mu_) = false;
-  bool exporting_ ABSL_GUARDED_BY(mu_) = false;
+  Checkpoint checkpoint_ ABSL_GUARDED_BY(mu_) = Checkpoint::kNone;
   bool session_released_ ABSL_GUARDED_BY(mu_) = false;
 };
 

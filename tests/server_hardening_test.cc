@@ -4,11 +4,9 @@
 #include <thread>
 
 #include <gmock/gmock.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 
 #include "server/session_manager.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/server_test_util.h"
 
 namespace rmt::server::testing {
@@ -265,22 +263,8 @@ TEST_F(HardeningTest, DrainReportsNotServingAndServesStreamsInFlight) {
   ASSERT_TRUE(response.has_opened());
 
   std::thread drain([&] { server_->Drain(absl::Seconds(60)); });
-  auto channel = grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(server_->port()),
-      grpc::InsecureChannelCredentials());
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  grpc::health::v1::HealthCheckResponse::ServingStatus serving =
-      grpc::health::v1::HealthCheckResponse::SERVING;
-  for (int attempt = 0; attempt < 2000 &&
-                        serving == grpc::health::v1::HealthCheckResponse::SERVING;
-       ++attempt) {
-    grpc::ClientContext check_context;
-    grpc::health::v1::HealthCheckResponse checked;
-    grpc::Status status = health->Check(&check_context, {}, &checked);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    serving = checked.status();
-  }
-  EXPECT_EQ(serving, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(AwaitNotServing(server_->port()),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   {
     grpc::ClientContext create;
     v1::CreateSessionResponse created;

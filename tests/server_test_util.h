@@ -19,6 +19,7 @@
 #include "model/engine.h"
 #include "model/segmenter.h"
 #include "model/untrained_model.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "rmt/v1/memory_qa.grpc.pb.h"
 #include "server/server.h"
 
@@ -61,6 +62,28 @@ inline ServerOptions TestServerOptions(const std::string& model_dir) {
 inline std::unique_ptr<v1::MemoryQA::Stub> StubFor(int port) {
   return v1::MemoryQA::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
+// Asks the server on `port` for its health until it stops answering
+// SERVING (a draining server answers NOT_SERVING with its listener still
+// open); the last status, or an RPC error as a failure.
+inline grpc::health::v1::HealthCheckResponse::ServingStatus AwaitNotServing(
+    int port) {
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto serving = grpc::health::v1::HealthCheckResponse::SERVING;
+  for (int attempt = 0;
+       attempt < 5000 &&
+       serving == grpc::health::v1::HealthCheckResponse::SERVING;
+       ++attempt) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckResponse checked;
+    const grpc::Status status = health->Check(&context, {}, &checked);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (!status.ok()) return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+    serving = checked.status();
+  }
+  return serving;
 }
 
 // The engine's own answer for `doc` and `question`, without the server.

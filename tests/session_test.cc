@@ -79,9 +79,9 @@ TEST_F(SessionTest, AtMostItsWindowOfSegmentsIsInTheEngine) {
             *cut);
   auto answer = AskAndWait(*session, "where is mary?");
   ASSERT_TRUE(answer.ok()) << answer.status();
-  const SessionProgress progress = session->Progress();
-  EXPECT_EQ(progress.segments_pending, 0);
-  EXPECT_EQ(progress.questions_pending, 0);
+  // Every segment before the question is in the memory. (The question
+  // itself stops counting as pending just after its answer is delivered.)
+  EXPECT_EQ(session->Progress().segments_pending, 0);
   // The answer is the same as the whole document read one segment at a
   // time with nothing held back.
   const Answer direct = DirectAnswer(model_, doc, "where is mary?", 3);

@@ -85,10 +85,24 @@ write("vocabulary", "small.txt",
 write("vocabulary", "crlf.txt", "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\né\r\n")
 write("vocabulary", "duplicate.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[SEP]\n")
 
-# snapshot_fuzzer: the last byte picks the mode (odd: decode the bytes,
-# even: build, encode and decode a state from them).
-write("snapshot", "decode_empty.bin", b"\x01")
-write("snapshot", "decode_proto.bin", b"\x08\x01\x12\x00\x1a\x00\x01")
+# snapshot_fuzzer: the last byte picks the mode (mod 3: 0 decodes the bytes
+# as they are, 1 signs them as a SnapshotPayload first, 2 builds a state from
+# them for an encode/decode round trip).
+payload = (b"\x0a\x03abc"                    # model_fingerprint
+           b"\x12\x04tiny"                   # model_name
+           b"\x1a\x03F32"                    # memory_dtype
+           b"\x22\x02\x01\x02"                # memory_shape [1, 2]
+           b"\x2a\x08" + struct.pack("<2f", 1.0, -2.0) +  # memory
+           b"\x32\x02\x05\x06"                # pending_tokens
+           b"\x3a\x02\x01\x61"                # tokenizer_state
+           b"\x40\x09\x48\x01\x50\x02"        # tokens, segments, questions
+           b"\x5a\x03\x0a\x01\x07"            # pending_segments [[7]]
+           b"\x60\x0c")                       # bytes_received
+write("snapshot", "raw_empty.bin", b"\x00")
+write("snapshot", "raw_magic.bin", b"RMTSNAP2" + b"\x00" * 40 + b"\x00")
+write("snapshot", "signed_payload.bin", payload + b"\x01")
+write("snapshot", "signed_bad_dtype.bin",
+      payload.replace(b"F32", b"I64") + b"\x01")
 write("snapshot", "roundtrip_small.bin",
-      b"fingerprint\\name\\" + bytes(range(64)) + b"\x00")
-write("snapshot", "roundtrip_large.bin", bytes(range(256)) * 2 + b"\x00")
+      b"fingerprint\\name\\" + bytes(range(64)) + b"\x02")
+write("snapshot", "roundtrip_large.bin", bytes(range(256)) * 2 + b"\x02")
