@@ -15,6 +15,8 @@ packages=(
   gnuplot-nox                        # rmt-eval draws its accuracy plots
   clang libclang-rt-14-dev           # make fuzz: clang++ and libFuzzer/ASan/UBSan runtimes
   clang-format clang-tidy            # make test checks the formatting; make tidy
+  libhiredis-dev                     # --session_store=redis://: the synchronous client
+  redis-server                       # session_store_test starts its own
 )
 
 missing=()

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 # A few thousand tokens: each snapshot loop takes about a second.
 doc=$work/doc.txt
-head -n 300 "$source_doc" > "$doc"
+head -n 100 "$source_doc" > "$doc"
 
 "$build/server/rmt-server" --model="$model" --listen=127.0.0.1:0 \
   --metrics_listen= --session_idle_ttl=2m 2>"$work/server.log" &

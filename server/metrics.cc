@@ -86,6 +86,24 @@ ServerMetrics::ServerMetrics()
                    .Name("rmt_requests_total")
                    .Help("Finished RPCs, by method and status code.")
                    .Register(registry);
+  max_sessions_ = &prometheus::BuildGauge()
+                       .Name("rmt_max_sessions")
+                       .Help("Sessions this replica may hold (--max_sessions).")
+                       .Register(registry)
+                       .Add({});
+  draining_ = &prometheus::BuildGauge()
+                   .Name("rmt_draining")
+                   .Help("1 while the replica drains (SIGTERM), else 0.")
+                   .Register(registry)
+                   .Add({});
+}
+
+void ServerMetrics::set_max_sessions(int max_sessions) {
+  max_sessions_->Set(max_sessions);
+}
+
+void ServerMetrics::set_draining(bool draining) {
+  draining_->Set(draining ? 1 : 0);
 }
 
 ServerMetrics::~ServerMetrics() = default;

@@ -42,6 +42,9 @@ class ServerMetrics final : public EngineObserver,
   // The engine whose memory occupancy the memory gauges report; updated on
   // every reaper tick and batch. Must outlive this object or be reset.
   void set_engine(const Engine* engine) { engine_ = engine; }
+  // Reported as gauges, for alerts and dashboards.
+  void set_max_sessions(int max_sessions);
+  void set_draining(bool draining);
 
   void OnBatch(const BatchReport& report) override;
   void OnAnswer(absl::Duration latency) override;
@@ -75,6 +78,8 @@ class ServerMetrics final : public EngineObserver,
   prometheus::Histogram* segment_compute_;
   prometheus::Histogram* answer_latency_;
   prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Gauge* max_sessions_;
+  prometheus::Gauge* draining_;
 };
 
 }  // namespace rmt::server

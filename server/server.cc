@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
                    Engine::Create(server->model_.model, options.engine,
                                   server->metrics_.get()));
   server->metrics_->set_engine(server->engine_.get());
+  server->metrics_->set_max_sessions(options.sessions.max_sessions);
   const char* env_key = options.snapshot_key.empty()
                             ? std::getenv("RMT_SNAPSHOT_KEY")
                             : options.snapshot_key.c_str();
@@ -127,6 +128,7 @@ void RmtServer::Drain(absl::Duration grace) {
   // sessions get UNAVAILABLE, and the streams in flight go on to their end.
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   sessions_->StartDraining();
+  metrics_->set_draining(true);
   const bool idle = calls_->AwaitIdle(deadline);
   // Then the listener closes; calls still running past the grace period
   // are cancelled.

@@ -135,9 +135,13 @@ absl::Status SessionStream::RequestSnapshot() {
   absl::MutexLock lock(&mu_);
   session_->Touch();
   const SessionProgress progress = session_->Progress();
-  // Every segment sent so far, and nothing after it.
-  checkpoints_wanted_.insert(progress.segments_processed +
-                             progress.segments_pending);
+  // Every segment sent so far, and nothing after it; a snapshot already on
+  // its way to a later point holds all of that too.
+  const int64_t at = progress.segments_processed + progress.segments_pending;
+  if (checkpoint_ != Checkpoint::kNone && at <= checkpoint_at_) {
+    return absl::OkStatus();
+  }
+  checkpoints_wanted_.insert(at);
   return RequestNextCheckpointLocked();
 }
 
@@ -151,6 +155,7 @@ absl::Status SessionStream::RequestNextCheckpointLocked() {
     absl::StatusOr<bool> reached = session_->RequestCheckpoint(at);
     if (reached.ok()) {
       checkpoint_ = *reached ? Checkpoint::kReady : Checkpoint::kWaiting;
+      checkpoint_at_ = at;
       return absl::OkStatus();
     }
     // A kept session may still be reading what an earlier stream sent:
@@ -184,8 +189,10 @@ void SessionStream::ExportCheckpoint() {
       response.mutable_snapshot()->set_segments_processed(
           state->segments_processed);
       outbox_.push_back(std::move(response));
+      // Every snapshot wanted up to here is this one.
       const int64_t at = state->segments_processed;
-      checkpoints_wanted_.erase(at);
+      checkpoints_wanted_.erase(checkpoints_wanted_.begin(),
+                                checkpoints_wanted_.upper_bound(at));
       const int64_t every = settings_.snapshot_every_segments;
       if (every > 0 && at % every == 0) checkpoints_wanted_.insert(at + every);
       absl::Status next = RequestNextCheckpointLocked();

@@ -166,6 +166,7 @@ class SessionStream final : public SessionWatcher,
   // smallest is the one the session holds segments back for.
   std::set<int64_t> checkpoints_wanted_ ABSL_GUARDED_BY(mu_);
   Checkpoint checkpoint_ ABSL_GUARDED_BY(mu_) = Checkpoint::kNone;
+  int64_t checkpoint_at_ ABSL_GUARDED_BY(mu_) = 0;  // while not kNone
   bool session_released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
