@@ -15,12 +15,12 @@ QUESTION ?= Where is Mary?
 SERVER ?= localhost:50051
 SESSIONS ?= 16
 TOKENS ?= 4096
-CTEST_FLAGS ?= --output-on-failure -j $(JOBS) -LE slow
+CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 # make fuzz: libFuzzer targets (clang, no torch) in their own build directory.
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run ask loadgen test test-all bench reference-model clean fuzz
+.PHONY: all deps build run ask loadgen test bench reference-model clean fuzz
 .PHONY: format format-check tidy test-sanitize test-tsan soak
 
 all: build
@@ -97,10 +97,6 @@ test-tsan: deps
 	  -DRMT_SANITIZE=thread $(CMAKE_FLAGS)
 	$(TSAN_ENV) cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(TSAN_TESTS)
 	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$'
-
-# Every test, the slow ones too.
-test-all: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 bench: build
 	$(BUILD_DIR)/bench/rmt-bench

@@ -42,6 +42,8 @@ RMT_TLS_CERT tls_cert
 RMT_TLS_KEY tls_key
 RMT_AUTH_TOKENS_FILE auth_tokens_file
 RMT_DRAIN_GRACE drain_grace
+RMT_SESSION_STORE session_store
+RMT_CHECKPOINT_EVERY_SEGMENTS checkpoint_every_segments
 RMT_INTRA_OP_THREADS intra_op_threads
 '
 

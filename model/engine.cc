@@ -490,7 +490,9 @@ std::future<absl::Status> Engine::SubmitSegment(SlotId slot,
   auto promise = std::make_shared<std::promise<absl::Status>>();
   auto future = promise->get_future();
   SubmitSegment(slot, std::move(tokens),
-                [promise](absl::Status status) { promise->set_value(status); });
+                [promise](absl::Status status) {
+                  promise->set_value(std::move(status));
+                });
   return future;
 }
 

@@ -54,7 +54,7 @@ echo "torch $torch_version ($torch_prefix), server build: $server"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" -DRMT_BUILD_SERVER="$server"
 cmake --build "$build" -j "$(nproc)"
-ctest --test-dir "$build" -LE slow --output-on-failure -j "$(nproc)"
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 
 bench="$build/bench/rmt-bench"
 echo

@@ -9,6 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libutf8proc-dev libssl-dev
   prometheus                         # promtool: the metrics test checks the exposition format
+  nginx python3-yaml                 # tests/deploy: nginx.conf live, manifest checks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch              # golden-data generator only, never in the serving path
   fortunes                           # natural-language noise text

@@ -29,8 +29,7 @@ constexpr char kMagic[8] = {'R', 'M', 'T', 'S', 'T', 'O', 'R', '1'};
 constexpr size_t kHeaderSize = sizeof(kMagic) + 8 + 8;
 constexpr absl::string_view kTempSuffix = ".tmp";
 
-absl::Status IoError(absl::string_view what, absl::string_view path,
-                     int err) {
+absl::Status IoError(absl::string_view what, absl::string_view path, int err) {
   return absl::UnavailableError(absl::StrCat(
       "session store: cannot ", what, " ", path, ": ", std::strerror(err),
       "; check that the --session_store directory exists, is writable by "
@@ -124,15 +123,14 @@ class DirSessionStore final : public SessionStore {
     RETURN_IF_ERROR(CheckSessionStoreTtl(ttl));
     char header[kHeaderSize];
     std::memcpy(header, kMagic, sizeof(kMagic));
-    EncodeFixed64(static_cast<uint64_t>(
-                      absl::ToUnixMicros(options_.clock() + ttl)),
-                  header + sizeof(kMagic));
+    EncodeFixed64(
+        static_cast<uint64_t>(absl::ToUnixMicros(options_.clock() + ttl)),
+        header + sizeof(kMagic));
     EncodeFixed64(bytes.size(), header + sizeof(kMagic) + 8);
 
     // Unique per process and call, hidden, and never a well-formed id.
-    const std::string temp =
-        absl::StrCat(".", id, ".", ::getpid(), ".",
-                     temp_counter_.fetch_add(1), kTempSuffix);
+    const std::string temp = absl::StrCat(
+        ".", id, ".", ::getpid(), ".", temp_counter_.fetch_add(1), kTempSuffix);
     UniqueFd fd(::openat(dir_fd_, temp.c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (fd.get() < 0) return IoError("create a file in", path_, errno);
@@ -169,8 +167,7 @@ class DirSessionStore final : public SessionStore {
     return bytes;
   }
 
-  absl::Status Delete(const std::string& id) override
-      ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::Status Delete(const std::string& id) override ABSL_LOCKS_EXCLUDED(mu_) {
     RETURN_IF_ERROR(CheckSessionStoreId(id));
     absl::MutexLock lock(&mu_);
     if (::unlinkat(dir_fd_, id.c_str(), 0) != 0 && errno != ENOENT) {
@@ -229,9 +226,9 @@ class DirSessionStore final : public SessionStore {
   }
 
   absl::Status Damaged(const std::string& id, absl::string_view why) const {
-    return absl::DataLossError(absl::StrCat(
-        "session store: ", FileName(id), " is damaged (", why,
-        "); the session cannot be restored"));
+    return absl::DataLossError(
+        absl::StrCat("session store: ", FileName(id), " is damaged (", why,
+                     "); the session cannot be restored"));
   }
 
   // Opens the entry and reads its header. NOT_FOUND when there is no file,
@@ -244,7 +241,8 @@ class DirSessionStore final : public SessionStore {
       return IoError("open", FileName(id), errno);
     }
     struct stat st;
-    if (::fstat(fd->get(), &st) != 0) return IoError("stat", FileName(id), errno);
+    if (::fstat(fd->get(), &st) != 0)
+      return IoError("stat", FileName(id), errno);
     if (!S_ISREG(st.st_mode)) return Damaged(id, "not a regular file");
     char header[kHeaderSize];
     size_t got = 0;
@@ -295,8 +293,7 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenDirSessionStore(
                                  ec);
   }
   if (ec) return IoError("create", absolute.string(), ec.value());
-  int dir_fd =
-      ::open(absolute.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dir_fd = ::open(absolute.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) return IoError("open", absolute.string(), errno);
   return std::make_unique<DirSessionStore>(absolute.string(), dir_fd, options);
 }

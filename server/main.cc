@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include "model/status_macros.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/session_store.h"
 #include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -69,6 +71,17 @@ ABSL_FLAG(std::string, auth_tokens_file, "",
           "Bearer tokens, one per line; empty: no authentication.");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
           "How long streams in flight may take to finish on SIGTERM.");
+ABSL_FLAG(std::string, session_store, "memory",
+          "Where sessions are checkpointed so that another replica can "
+          "continue them: memory (nowhere: this process only), dir:PATH or "
+          "redis://HOST[:PORT][/DB]. A shared store needs the same "
+          "--snapshot_key_file (or $RMT_SNAPSHOT_KEY) on every replica. A "
+          "session is written when a keep-alive stream or Ingest on it ends, "
+          "when it is idle after --checkpoint_every_segments more segments, "
+          "and at drain; it is deleted when closed or expired.");
+ABSL_FLAG(int64_t, checkpoint_every_segments, 64,
+          "An idle session is written to --session_store again once it has "
+          "processed this many segments since its last write.");
 ABSL_FLAG(int, intra_op_threads, 0,
           "Threads of each forward pass; 0: every core.");
 
@@ -119,6 +132,16 @@ absl::Status CheckFlags() {
     return absl::InvalidArgumentError(
         "--max_chunk_bytes or --max_chunk_tokens is invalid: at most 1 GiB "
         "and 2^27");
+  }
+  RETURN_IF_ERROR(at_least("checkpoint_every_segments",
+                           absl::GetFlag(FLAGS_checkpoint_every_segments), 1));
+  if (absl::Status store = rmt::server::ParseSessionStoreSpec(
+                               absl::GetFlag(FLAGS_session_store))
+                               .status();
+      !store.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--session_store=", absl::GetFlag(FLAGS_session_store),
+                     " is invalid: ", store.message()));
   }
   RETURN_IF_ERROR(at_least("intra_op_threads",
                            absl::GetFlag(FLAGS_intra_op_threads), 0));
@@ -180,6 +203,9 @@ int Serve() {
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.session_store = absl::GetFlag(FLAGS_session_store);
+  options.checkpoint_every_segments =
+      absl::GetFlag(FLAGS_checkpoint_every_segments);
 
   auto server = rmt::server::RmtServer::Start(options);
   if (!server.ok()) {
@@ -201,15 +227,20 @@ int Serve() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  rmt::ParseProgramFlags(argc, argv,
-                         "Serves the rmt.v1.MemoryQA gRPC API.\n"
-                         "  rmt-server --model DIR [--listen 0.0.0.0:50051]");
   // Nothing may escape as an abort: a model the loader did not foresee, or
   // memory running out at start, ends with a message and exit status 1.
   try {
+    rmt::ParseProgramFlags(argc, argv,
+                           "Serves the rmt.v1.MemoryQA gRPC API.\n"
+                           "  rmt-server --model DIR [--listen 0.0.0.0:50051]");
     return Serve();
+  } catch (const std::bad_alloc&) {
+    rmt::server::LogEvent("fatal", {{"error", "out of memory"}}, "error");
   } catch (const std::exception& e) {
-    rmt::server::LogEvent("fatal", {{"error", e.what()}}, "error");
+    // c10::Error's what() appends a multi-line C++ backtrace.
+    const std::string message = e.what();
+    rmt::server::LogEvent(
+        "fatal", {{"error", message.substr(0, message.find('\n'))}}, "error");
   } catch (...) {
     rmt::server::LogEvent("fatal", {{"error", "unknown exception"}}, "error");
   }

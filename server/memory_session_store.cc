@@ -47,8 +47,7 @@ class MemorySessionStore final : public SessionStore {
     return *bytes;
   }
 
-  absl::Status Delete(const std::string& id) override
-      ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::Status Delete(const std::string& id) override ABSL_LOCKS_EXCLUDED(mu_) {
     RETURN_IF_ERROR(CheckSessionStoreId(id));
     absl::MutexLock lock(&mu_);
     entries_.erase(id);

@@ -96,6 +96,32 @@ ServerMetrics::ServerMetrics()
                    .Help("1 while the replica drains (SIGTERM), else 0.")
                    .Register(registry)
                    .Add({});
+  store_writes_ =
+      &prometheus::BuildCounter()
+           .Name("rmt_store_writes_total")
+           .Help("Session checkpoints written to the session store, by "
+                 "result (ok, error).")
+           .Register(registry);
+  store_restores_ =
+      &prometheus::BuildCounter()
+           .Name("rmt_store_restores_total")
+           .Help("Sessions looked up in the session store, by result (ok, "
+                 "not_found, error).")
+           .Register(registry);
+  store_deletes_ =
+      &prometheus::BuildCounter()
+           .Name("rmt_store_deletes_total")
+           .Help("Entries of ended sessions deleted from the session store, "
+                 "by result (ok, error).")
+           .Register(registry);
+  // Every series from the start, so that rate() and alerts see zeros.
+  for (const char* result : {"ok", "error"}) {
+    store_writes_->Add({{"result", result}});
+    store_deletes_->Add({{"result", result}});
+  }
+  for (const char* result : {"ok", "not_found", "error"}) {
+    store_restores_->Add({{"result", result}});
+  }
 }
 
 void ServerMetrics::set_max_sessions(int max_sessions) {
@@ -153,6 +179,21 @@ void ServerMetrics::OnSessionEnded(SessionOutcome outcome) {
 }
 
 void ServerMetrics::OnTick() { UpdateMemory(); }
+
+void ServerMetrics::OnStoreWrite(bool ok) {
+  store_writes_->Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+
+void ServerMetrics::OnStoreRestore(StoreRestoreResult result) {
+  const char* name = result == StoreRestoreResult::kOk         ? "ok"
+                     : result == StoreRestoreResult::kNotFound ? "not_found"
+                                                               : "error";
+  store_restores_->Add({{"result", name}}).Increment();
+}
+
+void ServerMetrics::OnStoreDelete(bool ok) {
+  store_deletes_->Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
 
 void ServerMetrics::UpdateMemory() {
   if (engine_ == nullptr) return;

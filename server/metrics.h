@@ -24,12 +24,14 @@
 #include "server/metrics_endpoint.h"
 #include "server/session.h"
 #include "server/session_manager.h"
+#include "server/session_persistence.h"
 
 namespace rmt::server {
 
 class ServerMetrics final : public EngineObserver,
                             public SessionObserver,
-                            public SessionListener {
+                            public SessionListener,
+                            public SessionStoreObserver {
  public:
   ServerMetrics();
   ~ServerMetrics() override;
@@ -51,6 +53,9 @@ class ServerMetrics final : public EngineObserver,
   void OnSessionOpened() override;
   void OnSessionEnded(SessionOutcome outcome) override;
   void OnTick() override;
+  void OnStoreWrite(bool ok) override;
+  void OnStoreRestore(StoreRestoreResult result) override;
+  void OnStoreDelete(bool ok) override;
 
   // One finished RPC; `code` is the canonical name ("OK", "NOT_FOUND").
   void OnRequest(const std::string& method, int code);
@@ -80,6 +85,9 @@ class ServerMetrics final : public EngineObserver,
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Gauge* max_sessions_;
   prometheus::Gauge* draining_;
+  prometheus::Family<prometheus::Counter>* store_writes_;
+  prometheus::Family<prometheus::Counter>* store_restores_;
+  prometheus::Family<prometheus::Counter>* store_deletes_;
 };
 
 }  // namespace rmt::server

@@ -33,6 +33,41 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// Null for the memory store: sessions then live only in this process.
+absl::StatusOr<std::unique_ptr<SessionPersistence>> OpenPersistence(
+    const ServerOptions& options, const char* env_key, const SnapshotKey* key,
+    SessionStoreObserver* observer) {
+  ASSIGN_OR_RETURN(SessionStoreSpec spec,
+                   ParseSessionStoreSpec(options.session_store));
+  if (spec.kind == SessionStoreSpec::Kind::kMemory) return nullptr;
+  if (options.checkpoint_every_segments < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint_every_segments is ", options.checkpoint_every_segments,
+        "; it must be at least 1"));
+  }
+  if (options.snapshot_key_file.empty() &&
+      (env_key == nullptr || *env_key == '\0')) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--session_store=", options.session_store,
+        " needs the same snapshot key on every replica: set "
+        "--snapshot_key_file or $RMT_SNAPSHOT_KEY (a random per-process key "
+        "would make every stored session unreadable elsewhere)"));
+  }
+  absl::StatusOr<std::unique_ptr<SessionStore>> store =
+      OpenSessionStore(options.session_store, options.session_store_options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("cannot open --session_store=",
+                                     options.session_store, ": ",
+                                     store.status().message()));
+  }
+  SessionPersistenceOptions persistence;
+  persistence.ttl = options.sessions.idle_ttl;
+  persistence.checkpoint_every_segments = options.checkpoint_every_segments;
+  return std::make_unique<SessionPersistence>(*std::move(store), key, observer,
+                                              persistence);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
@@ -60,9 +95,14 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
   server->auth_ = std::make_unique<Authenticator>(std::move(auth));
   SessionManagerOptions sessions = options.sessions;
   sessions.max_segments_in_engine = options.limits.max_pending_segments;
+  ASSIGN_OR_RETURN(std::unique_ptr<SessionPersistence> persistence,
+                   OpenPersistence(options, env_key, server->snapshot_key_.get(),
+                                   server->metrics_.get()));
+  const std::string store =
+      persistence == nullptr ? "memory" : persistence->Describe();
   server->sessions_ = std::make_unique<SessionManager>(
       sessions, server->engine_.get(), &server->model_,
-      server->metrics_.get(), server->metrics_.get());
+      server->metrics_.get(), server->metrics_.get(), std::move(persistence));
   server->worker_ = std::make_unique<BackgroundWorker>();
   server->calls_ = std::make_unique<CallTracker>();
 
@@ -109,6 +149,7 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
             {"max_batch", absl::StrCat(options.engine.max_batch)},
             {"max_sessions", absl::StrCat(options.sessions.max_sessions)},
             {"tls", options.tls_cert.empty() ? "false" : "true"},
+            {"session_store", store},
             {"auth", server->auth_->enabled() ? "true" : "false"}});
   return server;
 }
@@ -134,6 +175,8 @@ void RmtServer::Drain(absl::Duration grace) {
   // are cancelled.
   grpc_server_->Shutdown(absl::ToChronoTime(
       idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
+  // Every stream has ended: what the sessions hold now is final here.
+  sessions_->SaveAll();
   LogEvent("drain_finished",
            {{"sessions", absl::StrCat(sessions_->size())},
             {"streams_cancelled", absl::StrCat(calls_->in_flight())}});

@@ -19,6 +19,7 @@
 #include "server/served_model.h"
 #include "server/service_context.h"
 #include "server/session_manager.h"
+#include "server/session_store.h"
 
 namespace grpc {
 class Server;
@@ -43,6 +44,16 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string auth_tokens_file;
+  // --session_store: "memory" (sessions live only in this process), or
+  // "dir:PATH" / "redis://HOST[:PORT][/DB]", where sessions are checkpointed
+  // so that another replica sharing the store and the snapshot key can
+  // continue them (session_persistence.h). A shared store needs a shared
+  // snapshot key (snapshot_key_file or snapshot_key / $RMT_SNAPSHOT_KEY).
+  std::string session_store = "memory";
+  // An idle session is written again once it has processed this many
+  // segments since its last write (>= 1).
+  int64_t checkpoint_every_segments = 64;
+  SessionStoreOptions session_store_options;
 };
 
 class RmtServer {
@@ -61,7 +72,8 @@ class RmtServer {
 
   // Health goes NOT_SERVING and new sessions get UNAVAILABLE while the
   // listener stays open; streams in flight get up to `grace` to finish
-  // (then they are cancelled). Returns when the gRPC server has stopped.
+  // (then they are cancelled). Then, with a shared session store, every
+  // live session is written to it. Returns when both are done.
   void Drain(absl::Duration grace);
 
  private:

@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "model/status_macros.h"
 #include "server/log.h"
 
 namespace rmt::server {
@@ -22,12 +23,14 @@ bool IsWellFormedSessionId(const std::string& id) {
 SessionManager::SessionManager(const SessionManagerOptions& options,
                                Engine* engine, const ServedModel* model,
                                SessionObserver* observer,
-                               SessionListener* listener)
+                               SessionListener* listener,
+                               std::unique_ptr<SessionPersistence> persistence)
     : options_(options),
       engine_(engine),
       model_(model),
       observer_(observer),
-      listener_(listener) {
+      listener_(listener),
+      persistence_(std::move(persistence)) {
   reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
@@ -37,6 +40,8 @@ SessionManager::~SessionManager() {
     stop_ = true;
   }
   reaper_.join();
+  // Its queued writes read memories: they finish before the slots close.
+  persistence_.reset();
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions;
   {
     absl::MutexLock lock(&mu_);
@@ -61,6 +66,16 @@ std::string SessionManager::NewId() const {
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
     const std::string& owner) {
   absl::MutexLock lock(&mu_);
+  std::string id = NewId();
+  while (sessions_.contains(id)) id = NewId();
+  ASSIGN_OR_RETURN(std::shared_ptr<Session> session, CreateLocked(id, owner));
+  if (persistence_ != nullptr) persistence_->Track(session, /*written=*/false);
+  LogEvent("session_created", {{"session", id}});
+  return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateLocked(
+    const std::string& id, const std::string& owner) {
   if (draining_) {
     return absl::UnavailableError(
         "the server is shutting down; open the session on another replica");
@@ -83,14 +98,55 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
         "no memory slot is free (", slot.status().message(),
         "); close sessions you no longer need or retry later"));
   }
-  std::string id = NewId();
-  while (sessions_.contains(id)) id = NewId();
   auto session = std::make_shared<Session>(id, owner, *slot, engine_, model_,
                                            observer_,
                                            options_.max_segments_in_engine);
   sessions_[id] = session;
   if (listener_ != nullptr) listener_->OnSessionOpened();
-  LogEvent("session_created", {{"session", id}});
+  return session;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Restore(
+    const std::string& id, const std::string& owner) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) {
+      return absl::UnavailableError(absl::StrCat(
+          "the server is shutting down; continue session ", id,
+          " on another replica"));
+    }
+  }
+  // The store read runs on the caller's thread, outside mu_.
+  ASSIGN_OR_RETURN(SessionState state, persistence_->Load(id, owner));
+  absl::MutexLock lock(&mu_);
+  // Another call may have restored it meanwhile.
+  if (auto it = sessions_.find(id); it != sessions_.end()) {
+    if (it->second->owner() != owner) {
+      return absl::NotFoundError(absl::StrCat("no session ", id));
+    }
+    return it->second;
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<Session> session, CreateLocked(id, owner));
+  // Under mu_: no other call sees the session before its state is in.
+  absl::Status restored = session->Restore(state);
+  if (!restored.ok()) {
+    sessions_.erase(id);
+    engine_->CloseSlot(session->slot()).IgnoreError();
+    if (listener_ != nullptr) listener_->OnSessionEnded(SessionOutcome::kFailed);
+    LogEvent("session_restore_failed",
+             {{"session", id}, {"error", restored.ToString()}}, "error");
+    return absl::DataLossError(absl::StrCat(
+        "session ", id, " is stored but cannot be restored here (",
+        restored.message(),
+        "); create a new session and send the document again"));
+  }
+  persistence_->Track(session, /*written=*/true);
+  const SessionProgress progress = session->Progress();
+  LogEvent("session_restored",
+           {{"session", id},
+            {"store", persistence_->Describe()},
+            {"segments", absl::StrCat(progress.segments_processed)},
+            {"bytes", absl::StrCat(progress.bytes_received)}});
   return session;
 }
 
@@ -105,14 +161,19 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Find(
         "a session id is 32 lower-case hex digits, as CreateSession or "
         "`opened` returned it");
   }
-  absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end() || it->second->owner() != owner) {
-    return absl::NotFoundError(absl::StrCat(
-        "no session ", id,
-        " (it was closed, expired, or never existed); create a new one"));
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end() && it->second->owner() == owner) {
+      return it->second;
+    }
+    if (it != sessions_.end() || persistence_ == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "no session ", id,
+          " (it was closed, expired, or never existed); create a new one"));
+    }
   }
-  return it->second;
+  return Restore(id, owner);
 }
 
 absl::Status SessionManager::Close(const std::string& id,
@@ -127,6 +188,7 @@ absl::Status SessionManager::Close(const std::string& id,
     }
     session = std::move(it->second);
     sessions_.erase(it);
+    if (persistence_ != nullptr) persistence_->Forget(id);
   }
   engine_->CloseSlot(session->slot()).IgnoreError();
   if (listener_ != nullptr) listener_->OnSessionEnded(outcome);
@@ -140,6 +202,26 @@ absl::Status SessionManager::Close(const std::string& id,
             {"segments", absl::StrCat(progress.segments_processed)},
             {"questions", absl::StrCat(progress.questions_answered)}});
   return absl::OkStatus();
+}
+
+void SessionManager::SaveSoon(const std::shared_ptr<Session>& session) {
+  if (persistence_ != nullptr) persistence_->SaveSoon(session);
+}
+
+std::vector<std::shared_ptr<Session>> SessionManager::All() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Session>> all;
+  all.reserve(sessions_.size());
+  for (const auto& [id, session] : sessions_) all.push_back(session);
+  return all;
+}
+
+void SessionManager::SaveAll() {
+  if (persistence_ == nullptr) return;
+  const std::vector<std::shared_ptr<Session>> all = All();
+  persistence_->SaveAllAndWait(all);
+  LogEvent("sessions_saved", {{"sessions", absl::StrCat(all.size())},
+                              {"store", persistence_->Describe()}});
 }
 
 void SessionManager::StartDraining() {
@@ -185,6 +267,7 @@ void SessionManager::Reap(absl::Time now) {
     Close(session->id(), session->owner(), SessionOutcome::kExpired)
         .IgnoreError();  // NOT_FOUND: closed meanwhile
   }
+  if (persistence_ != nullptr) persistence_->OnReap(All(), now);
 }
 
 void SessionManager::ReaperLoop() {

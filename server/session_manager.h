@@ -11,6 +11,11 @@
 // the session: a silent stream cannot pin a session (and its slot) forever;
 // its holder hears the expiry as ABORTED and ends the stream.
 //
+// With a SessionPersistence (--session_store dir: or redis://), sessions
+// are also kept in the shared store (see session_persistence.h for when):
+// Find restores a session this replica does not hold from the store under
+// the same id, and Close deletes the entry.
+//
 // Thread-safety: all methods are thread-safe.
 #ifndef RMT_SERVER_SESSION_MANAGER_H_
 #define RMT_SERVER_SESSION_MANAGER_H_
@@ -29,6 +34,7 @@
 #include "model/engine.h"
 #include "server/served_model.h"
 #include "server/session.h"
+#include "server/session_persistence.h"
 
 namespace rmt::server {
 
@@ -58,11 +64,13 @@ struct SessionManagerOptions {
 class SessionManager {
  public:
   // `engine`, `model`, `observer` and `listener` (may be null) must outlive
-  // the manager.
+  // the manager. `persistence` (may be null: sessions live only here).
   SessionManager(const SessionManagerOptions& options, Engine* engine,
                  const ServedModel* model, SessionObserver* observer,
-                 SessionListener* listener);
-  // Stops the reaper and closes every session.
+                 SessionListener* listener,
+                 std::unique_ptr<SessionPersistence> persistence = nullptr);
+  // Stops the reaper, finishes the store writes asked for and closes every
+  // session (their store entries stay: shutting down is not closing).
   ~SessionManager();
 
   // UNAVAILABLE while draining; RESOURCE_EXHAUSTED at max_sessions (or when
@@ -70,6 +78,9 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<Session>> Create(const std::string& owner)
       ABSL_LOCKS_EXCLUDED(mu_);
   // INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
+  // With persistence, a session not held here is restored from the store
+  // under its id (the store's errors: SessionPersistence::Load; also
+  // UNAVAILABLE while draining and RESOURCE_EXHAUSTED as for Create).
   absl::StatusOr<std::shared_ptr<Session>> Find(const std::string& id,
                                                 const std::string& owner)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -77,6 +88,14 @@ class SessionManager {
   absl::Status Close(const std::string& id, const std::string& owner,
                      SessionOutcome outcome = SessionOutcome::kClosed)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A keep-alive stream on `session` ended: write it to the store soon (no-op
+  // without persistence).
+  void SaveSoon(const std::shared_ptr<Session>& session)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes every live session to the store and waits for the writes (no-op
+  // without persistence). For drain, once the streams have ended.
+  void SaveAll() ABSL_LOCKS_EXCLUDED(mu_);
 
   // New sessions get UNAVAILABLE from now on.
   void StartDraining() ABSL_LOCKS_EXCLUDED(mu_);
@@ -88,6 +107,15 @@ class SessionManager {
 
  private:
   std::string NewId() const;
+  // A new session `id` in the map, with a slot; UNAVAILABLE while draining,
+  // RESOURCE_EXHAUSTED when full.
+  absl::StatusOr<std::shared_ptr<Session>> CreateLocked(const std::string& id,
+                                                        const std::string& owner)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::shared_ptr<Session>> Restore(const std::string& id,
+                                                   const std::string& owner)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::shared_ptr<Session>> All() const ABSL_LOCKS_EXCLUDED(mu_);
   void ReaperLoop() ABSL_LOCKS_EXCLUDED(mu_);
   bool StopRequested() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stop_;
@@ -99,6 +127,9 @@ class SessionManager {
   const ServedModel* const model_;
   SessionObserver* const observer_;
   SessionListener* const listener_;
+  // Null without a shared store. Reset (its writes finished) before the
+  // sessions' slots close.
+  std::unique_ptr<SessionPersistence> persistence_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_

@@ -19,9 +19,9 @@ namespace {
 constexpr absl::string_view kRedisScheme = "redis://";
 
 absl::Status BadSpec(absl::string_view spec, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--session_store \"", spec, "\" is not understood (", why,
-      "); use memory, dir:PATH or redis://HOST[:PORT][/DB]"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--session_store \"", spec, "\" is not understood (", why,
+                   "); use memory, dir:PATH or redis://HOST[:PORT][/DB]"));
 }
 
 // Digits only (no sign, no spaces): SimpleAtoi alone accepts "+5" and " 5".
@@ -108,9 +108,9 @@ absl::StatusOr<std::unique_ptr<SessionStore>> OpenSessionStore(
 
 absl::Status CheckSessionStoreId(const std::string& id) {
   if (!IsWellFormedSessionId(id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session store: \"", absl::CEscape(id.substr(0, 64)),
-        "\" is not a session id (32 lower-case hex digits)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("session store: \"", absl::CEscape(id.substr(0, 64)),
+                     "\" is not a session id (32 lower-case hex digits)"));
   }
   return absl::OkStatus();
 }

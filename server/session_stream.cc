@@ -68,6 +68,11 @@ absl::Status SessionStream::Attach(std::shared_ptr<Session> session,
         static_cast<int32_t>(config.rmt.num_mem_tokens));
     opened->set_resumed(settings.resumed);
     outbox_.push_back(std::move(response));
+    // A resumed session says at once how much of the document it holds: the
+    // client resends from progress.bytes_received.
+    if (settings.resumed) {
+      outbox_.push_back(ProgressResponse(session_->Progress()));
+    }
   }
   if (settings.snapshot_every_segments > 0) {
     checkpoints_wanted_.insert(
@@ -398,7 +403,10 @@ void SessionStream::ReleaseSession(const grpc::Status& status) {
             {"tokens", absl::StrCat(progress.tokens_received)},
             {"segments", absl::StrCat(progress.segments_processed)}});
   session->Release();
-  if (!keep) {
+  if (keep) {
+    // Written to the shared store (if any) off this thread.
+    context_->sessions->SaveSoon(session);
+  } else {
     // A closed session's queued work is cancelled at once.
     context_->sessions
         ->Close(session->id(), session->owner(),

@@ -75,8 +75,8 @@ bool Mutex::TryLock() {
   __tsan_mutex_pre_lock(this, __tsan_mutex_try_lock);
   bool locked = real(this);
   __tsan_mutex_post_lock(
-      this,
-      __tsan_mutex_try_lock | (locked ? 0 : __tsan_mutex_try_lock_failed), 0);
+      this, __tsan_mutex_try_lock | (locked ? 0 : __tsan_mutex_try_lock_failed),
+      0);
   return locked;
 }
 
@@ -111,8 +111,8 @@ void Mutex::ReaderUnlock() {
   return result
 
 void Mutex::Await(const Condition& cond) {
-  static auto real =
-      Real<void (*)(Mutex*, const Condition&)>("5Mutex5AwaitERKNS0_9ConditionE");
+  static auto real = Real<void (*)(Mutex*, const Condition&)>(
+      "5Mutex5AwaitERKNS0_9ConditionE");
   __tsan_mutex_pre_unlock(this, 0);
   real(this, cond);
   __tsan_mutex_post_unlock(this, 0);
@@ -146,8 +146,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
   RMT_TSAN_LOCKING(this, real(this, cond, deadline));
 }
 
-bool Mutex::LockWhenWithTimeout(const Condition& cond,
-                                absl::Duration timeout) {
+bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
   static auto real = Real<bool (*)(Mutex*, const Condition&, absl::Duration)>(
       "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   RMT_TSAN_LOCKING(this, real(this, cond, timeout));
