@@ -24,7 +24,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "model/engine.h"
@@ -32,6 +31,7 @@
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
 #include "model/torch_interop.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::vector<std::string>, configs,
           std::vector<std::string>({"small", "base"}),
@@ -421,7 +421,9 @@ int Main() {
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-bench", [&] {
-    absl::ParseCommandLine(argc, argv);
+    rmt::ParseProgramFlags(argc, argv,
+                           "Step and engine throughput tables.\n"
+                           "  rmt-bench [--configs ...]");
     if (absl::GetFlag(FLAGS_tune_malloc)) rmt::KeepTensorBuffersMapped();
     return rmt::Main();
   });

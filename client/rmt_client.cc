@@ -20,14 +20,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "client/client_common.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "model/file_util.h"
 #include "model/guarded_main.h"
 #include "rmt/v1/memory_qa.grpc.pb.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051", "rmt-server address.");
 ABSL_FLAG(std::string, tls_ca, "",
@@ -253,9 +252,7 @@ int Run(const std::string& command, const std::vector<std::string>& args,
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-client", [&] {
-    absl::SetProgramUsageMessage(
-        "rmt-client ask --doc FILE --question \"...\" [--question ...]\n"
-        "rmt-client health | info | export SESSION | import | close SESSION");
+
     // --question may repeat; absl flags keep only the last, so take them here.
     std::vector<std::string> questions;
     std::vector<char*> rest;
@@ -269,8 +266,10 @@ int main(int argc, char** argv) {
         rest.push_back(argv[i]);
       }
     }
-    std::vector<char*> positional =
-        absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+    std::vector<char*> positional = rmt::ParseProgramFlags(
+        static_cast<int>(rest.size()), rest.data(),
+        "rmt-client ask --doc FILE --question \"...\" [--question ...]\n"
+        "rmt-client health | info | export SESSION | import | close SESSION");
     if (positional.size() < 2) {
       std::cerr << "usage: rmt-client ask|health|info|export|import|close\n";
       return 2;

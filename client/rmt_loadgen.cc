@@ -18,13 +18,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "client/client_common.h"
 #include "model/guarded_main.h"
 #include "rmt/v1/memory_qa.grpc.pb.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, server, "localhost:50051", "rmt-server address.");
 ABSL_FLAG(std::string, tls_ca, "", "PEM root certificates; empty: plaintext.");
@@ -216,9 +215,9 @@ int Main() {
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-loadgen", [&] {
-    absl::SetProgramUsageMessage(
+    rmt::ParseProgramFlags(
+        argc, argv,
         "rmt-loadgen --server HOST:PORT --sessions S --tokens N [--json]");
-    absl::ParseCommandLine(argc, argv);
     return rmt::client::Main();
   });
 }

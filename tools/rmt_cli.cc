@@ -16,8 +16,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "model/engine.h"
@@ -30,6 +28,7 @@
 #include "model/tokenizer.h"
 #include "model/torch_interop.h"
 #include "model/untrained_model.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, model, "",
           "Model directory (config.json, vocab.txt, model.safetensors). Empty: "
@@ -149,10 +148,10 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-cli", [&] {
-    absl::SetProgramUsageMessage(
+    rmt::ParseProgramFlags(
+        argc, argv,
         "Answers a question about a text file with an RMT model.\n"
         "  rmt-cli --model DIR --doc FILE --question \"...\"");
-    absl::ParseCommandLine(argc, argv);
     rmt::KeepTensorBuffersMapped();
     absl::Status status = rmt::Run();
     if (!status.ok()) {

@@ -12,7 +12,6 @@
 #include <iostream>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "model/config.h"
 #include "model/guarded_main.h"
@@ -21,6 +20,7 @@
 #include "nlohmann/json.hpp"
 #include "train/noise_text.h"
 #include "train/tasks.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning",
           "Tasks, comma-separated.");
@@ -117,7 +117,9 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-datagen", [&] {
-    absl::ParseCommandLine(argc, argv);
+    rmt::ParseProgramFlags(argc, argv,
+                           "Writes synthetic RMT task samples as JSONL.\n"
+                           "  rmt-datagen --task memorize --segments 8 ...");
     absl::Status status = rmt::Run();
     if (!status.ok()) {
       std::cerr << "rmt-datagen: " << status << "\n";

@@ -18,7 +18,6 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -31,6 +30,7 @@
 #include "train/evaluation.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, model, "models/rmt-babi", "Model directory.");
 ABSL_FLAG(std::string, noise_file, "",
@@ -186,7 +186,9 @@ absl::Status Run() {
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-eval", [&] {
-    absl::ParseCommandLine(argc, argv);
+    rmt::ParseProgramFlags(argc, argv,
+                           "Evaluates an RMT model's accuracy per task and "
+                           "length.\n  rmt-eval --model DIR ...");
     rmt::KeepTensorBuffersMapped();
     absl::Status status = rmt::Run();
     if (!status.ok()) {

@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/guarded_main.h"
@@ -25,6 +24,7 @@
 #include "train/noise_text.h"
 #include "train/tasks.h"
 #include "train/trainer.h"
+#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, out, "", "Output model directory (required).");
 ABSL_FLAG(std::string, noise_file, "",
@@ -158,7 +158,9 @@ absl::Status Run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-train", [&] {
-    absl::ParseCommandLine(argc, argv);
+    rmt::ParseProgramFlags(argc, argv,
+                           "Trains an RMT model on the synthetic tasks with a "
+                           "segment curriculum.\n  rmt-train --out DIR ...");
     rmt::KeepTensorBuffersMapped();
     absl::Status status = rmt::Run(argc, argv);
     if (!status.ok()) {
