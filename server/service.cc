@@ -62,10 +62,15 @@ class Lease {
 grpc::ServerUnaryReactor* MemoryQAService::Done(
     grpc::CallbackServerContext* call, const char* method,
     const absl::Status& status) {
+  return Finish(call->DefaultReactor(), method, status);
+}
+
+grpc::ServerUnaryReactor* MemoryQAService::Finish(
+    grpc::ServerUnaryReactor* reactor, const char* method,
+    const absl::Status& status) const {
   if (context_->metrics != nullptr) {
     context_->metrics->OnRequest(method, static_cast<int>(status.code()));
   }
-  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -117,6 +122,9 @@ grpc::ServerUnaryReactor* MemoryQAService::ImportSession(
 grpc::ServerUnaryReactor* MemoryQAService::Ask(
     grpc::CallbackServerContext* call, const v1::AskRequest* request,
     v1::AskResponse* response) {
+  // A call has one default reactor: taken once, finished by the answer's
+  // callback or below, never both.
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   std::shared_ptr<Session> session;
   std::shared_ptr<Lease> lease;
   absl::Status status = [&]() -> absl::Status {
@@ -128,7 +136,6 @@ grpc::ServerUnaryReactor* MemoryQAService::Ask(
     ASSIGN_OR_RETURN(int top_k, TopKOf(question, context_->limits.default_top_k,
                                        context_->limits));
     ASSIGN_OR_RETURN(std::vector<int32_t> ids, QuestionIds(*session, question));
-    grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
     ServerMetrics* metrics = context_->metrics;
     // The lease is held until the answer is in: the session's document
     // cannot change under the question.
@@ -150,8 +157,11 @@ grpc::ServerUnaryReactor* MemoryQAService::Ask(
           reactor->Finish(ToGrpcStatus(status));
         });
   }();
-  if (!status.ok()) return Done(call, "Ask", status);
-  return call->DefaultReactor();
+  if (!status.ok()) {
+    lease.reset();  // before the reply: the session is free on receipt
+    return Finish(reactor, "Ask", status);
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* MemoryQAService::GetSession(

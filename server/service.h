@@ -58,6 +58,10 @@ class MemoryQAService final : public v1::MemoryQA::CallbackService {
   grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* call,
                                  const char* method,
                                  const absl::Status& status);
+  // The same, for a call whose default reactor was already taken.
+  grpc::ServerUnaryReactor* Finish(grpc::ServerUnaryReactor* reactor,
+                                   const char* method,
+                                   const absl::Status& status) const;
 
   const ServiceContext* const context_;
 };

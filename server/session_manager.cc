@@ -188,7 +188,9 @@ absl::Status SessionManager::Close(const std::string& id,
     }
     session = std::move(it->second);
     sessions_.erase(it);
-    if (persistence_ != nullptr) persistence_->Forget(id);
+    if (persistence_ != nullptr) {
+      persistence_->Forget(id, outcome != SessionOutcome::kExpired);
+    }
   }
   engine_->CloseSlot(session->slot()).IgnoreError();
   if (listener_ != nullptr) listener_->OnSessionEnded(outcome);

@@ -219,9 +219,10 @@ void SessionPersistence::Write(const std::shared_ptr<Session>& session) {
   }
 }
 
-void SessionPersistence::Forget(const std::string& id) {
+void SessionPersistence::Forget(const std::string& id, bool delete_entry) {
   absl::MutexLock lock(&mu_);
   tracked_.erase(id);
+  if (!delete_entry) return;
   ++deleting_[id];
   writer_.Post([this, id] { Delete(id); });
 }

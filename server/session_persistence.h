@@ -97,8 +97,12 @@ class SessionPersistence {
   // Writes every session given and returns when the writes are done.
   void SaveAllAndWait(const std::vector<std::shared_ptr<Session>>& sessions)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The session ended (closed, failed, expired): deletes its entry.
-  void Forget(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // The session ended here: it is no longer written, and with
+  // `delete_entry` (closed, failed) its entry goes too. An expired session's
+  // entry is left to the store's own ttl: another replica may have taken the
+  // session over since, and its entry must not vanish under it.
+  void Forget(const std::string& id, bool delete_entry)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   std::string Describe() const { return store_->Describe(); }
 

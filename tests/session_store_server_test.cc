@@ -149,6 +149,9 @@ TEST_F(SessionStoreServerTest, AnotherReplicaContinuesFromTheStoredOffset) {
   auto stub = StubFor(b->port());
   grpc::ClientContext context;
   Authorize(context, kAlice);
+  // A server that never answers fails the test instead of hanging it.
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
   auto stream = stub->Converse(&context);
   ASSERT_TRUE(stream->Write(OpenRequest(/*keep_alive=*/false, id)));
   v1::ConverseResponse response;
