@@ -252,7 +252,6 @@ int Run(const std::string& command, const std::vector<std::string>& args,
 
 int main(int argc, char** argv) {
   return rmt::GuardedMain("rmt-client", [&] {
-
     // --question may repeat; absl flags keep only the last, so take them here.
     std::vector<std::string> questions;
     std::vector<char*> rest;

@@ -1,9 +1,9 @@
 #include "model/bert.h"
 
+#include <torch/version.h>
+
 #include <cmath>
 #include <limits>
-
-#include <torch/version.h>
 
 namespace rmt {
 namespace F = torch::nn::functional;
@@ -11,9 +11,8 @@ namespace F = torch::nn::functional;
 namespace {
 
 torch::nn::LayerNorm MakeLayerNorm(const ModelConfig& config) {
-  return torch::nn::LayerNorm(
-      torch::nn::LayerNormOptions({config.hidden_size})
-          .eps(config.layer_norm_eps));
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.hidden_size})
+                                  .eps(config.layer_norm_eps));
 }
 
 torch::Tensor Activate(const torch::Tensor& x, Activation activation) {
@@ -66,8 +65,8 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& inputs_embeds) {
   torch::Tensor positions = position_embeddings->weight.slice(0, 0, length);
   torch::Tensor token_type = token_type_embeddings->weight[0];
   torch::Tensor x = inputs_embeds + positions + token_type;  // (B, T, d)
-  return F::dropout(LayerNorm(x),
-                    F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  return F::dropout(LayerNorm(x), F::DropoutFuncOptions().p(dropout_).training(
+                                      is_training()));
 }
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const ModelConfig& config)
@@ -100,8 +99,8 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x,
   torch::Tensor scores =
       torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim_));
   torch::Tensor probs = torch::softmax(scores + mask, -1);  // (B, h, T, T)
-  probs = F::dropout(probs, F::DropoutFuncOptions().p(dropout).training(
-                                dropout > 0));
+  probs = F::dropout(probs,
+                     F::DropoutFuncOptions().p(dropout).training(dropout > 0));
   torch::Tensor context = torch::matmul(probs, v);  // (B, heads, T, head_dim)
 #endif
   return context.transpose(1, 2).reshape(
@@ -125,8 +124,8 @@ torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x,
 
 BertAttentionImpl::BertAttentionImpl(const ModelConfig& config) {
   self = register_module("self", BertSelfAttention(config));
-  output = register_module("output",
-                           BertResidualOutput(config.hidden_size, config));
+  output =
+      register_module("output", BertResidualOutput(config.hidden_size, config));
 }
 
 torch::Tensor BertAttentionImpl::forward(const torch::Tensor& x,

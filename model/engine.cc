@@ -317,10 +317,10 @@ class Engine::Impl {
       StepOutput out =
           model_->Forward(memory, model_->MakeBatch(tokens), any_question);
       if (!segment_rows.empty()) {
-        torch::Tensor index = torch::tensor(segment_rows, torch::kLong)
-                                  .to(out.memory.device());
-        status = pool_->Scatter(segment_slots,
-                                out.memory.index_select(0, index));
+        torch::Tensor index =
+            torch::tensor(segment_rows, torch::kLong).to(out.memory.device());
+        status =
+            pool_->Scatter(segment_slots, out.memory.index_select(0, index));
       }
       if (status.ok() && any_question) {
         torch::Tensor probs =
@@ -344,10 +344,9 @@ class Engine::Impl {
       const int k = std::clamp<int>(batch[i].item.top_k, 1,
                                     static_cast<int>(labels.size()));
       std::iota(order.begin(), order.end(), 0);
-      std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                        [&](int32_t a, int32_t b) {
-                          return probs_a[i][a] > probs_a[i][b];
-                        });
+      std::partial_sort(
+          order.begin(), order.begin() + k, order.end(),
+          [&](int32_t a, int32_t b) { return probs_a[i][a] > probs_a[i][b]; });
       Answer answer;
       for (int j = 0; j < k; ++j) {
         answer.top_k.push_back(
@@ -475,8 +474,8 @@ void Engine::SubmitSegment(SlotId slot, std::vector<int32_t> tokens,
   impl_->Submit(slot, std::move(item));
 }
 
-void Engine::SubmitQuestion(SlotId slot, std::vector<int32_t> tokens,
-                            int top_k, AnswerCallback done) {
+void Engine::SubmitQuestion(SlotId slot, std::vector<int32_t> tokens, int top_k,
+                            AnswerCallback done) {
   WorkItem item;
   item.is_question = true;
   item.tokens = std::move(tokens);
@@ -489,10 +488,9 @@ std::future<absl::Status> Engine::SubmitSegment(SlotId slot,
                                                 std::vector<int32_t> tokens) {
   auto promise = std::make_shared<std::promise<absl::Status>>();
   auto future = promise->get_future();
-  SubmitSegment(slot, std::move(tokens),
-                [promise](absl::Status status) {
-                  promise->set_value(std::move(status));
-                });
+  SubmitSegment(slot, std::move(tokens), [promise](absl::Status status) {
+    promise->set_value(std::move(status));
+  });
   return future;
 }
 

@@ -33,9 +33,9 @@ MemoryPool::MemoryPool(const MemoryPoolOptions& options, torch::Tensor initial,
     : options_(options),
       initial_(initial),
       device_(device),
-      rows_(torch::empty({options.device_capacity, initial.size(0),
-                          initial.size(1)},
-                         initial.options())),
+      rows_(torch::empty(
+          {options.device_capacity, initial.size(0), initial.size(1)},
+          initial.options())),
       next_id_(1) {
   free_rows_.reserve(options.device_capacity);
   // Handing out low rows first keeps the live part of the tensor compact.
@@ -83,10 +83,10 @@ absl::StatusOr<int64_t> MemoryPool::TakeRow(bool frees_host_place) {
       }
     }
     if (victim == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "memory pool is full: ", options_.device_capacity,
-          " memories on the device and ", offloaded_, " of ",
-          options_.host_capacity, " in host memory"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("memory pool is full: ", options_.device_capacity,
+                       " memories on the device and ", offloaded_, " of ",
+                       options_.host_capacity, " in host memory"));
     }
     MoveToHost(*victim);
   }

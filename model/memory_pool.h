@@ -18,11 +18,11 @@
 #ifndef RMT_MODEL_MEMORY_POOL_H_
 #define RMT_MODEL_MEMORY_POOL_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -38,16 +38,16 @@ struct MemoryPoolOptions {
 };
 
 struct MemoryPoolStats {
-  int64_t slots = 0;            // allocated slots
-  int64_t resident = 0;         // of which on the device
-  int64_t offloaded = 0;        // of which in host memory
+  int64_t slots = 0;      // allocated slots
+  int64_t resident = 0;   // of which on the device
+  int64_t offloaded = 0;  // of which in host memory
   int64_t device_capacity = 0;
   int64_t host_capacity = 0;
   int64_t bytes_per_slot = 0;
-  int64_t device_bytes = 0;     // the preallocated device tensor
-  int64_t host_bytes = 0;       // host copies of offloaded slots
-  int64_t offloads = 0;         // total moves to host memory
-  int64_t restores = 0;         // total moves back to the device
+  int64_t device_bytes = 0;  // the preallocated device tensor
+  int64_t host_bytes = 0;    // host copies of offloaded slots
+  int64_t offloads = 0;      // total moves to host memory
+  int64_t restores = 0;      // total moves back to the device
 };
 
 class MemoryPool {
@@ -89,10 +89,10 @@ class MemoryPool {
 
  private:
   struct Slot {
-    int64_t row = -1;          // device row, -1 when offloaded
-    torch::Tensor host;        // (m, d) on the host when offloaded
+    int64_t row = -1;    // device row, -1 when offloaded
+    torch::Tensor host;  // (m, d) on the host when offloaded
     int pins = 0;
-    uint64_t last_use = 0;     // for least-recently-used eviction
+    uint64_t last_use = 0;  // for least-recently-used eviction
   };
 
   MemoryPool(const MemoryPoolOptions& options, torch::Tensor initial,
@@ -111,7 +111,7 @@ class MemoryPool {
   const MemoryPoolOptions options_;
   const torch::Tensor initial_;  // (m, d) on the device
   const torch::Device device_;
-  const torch::Tensor rows_;     // (device_capacity, m, d); rows guarded by mu_
+  const torch::Tensor rows_;  // (device_capacity, m, d); rows guarded by mu_
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<SlotId, Slot> slots_ ABSL_GUARDED_BY(mu_);

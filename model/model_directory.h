@@ -13,11 +13,11 @@
 #ifndef RMT_MODEL_MODEL_DIRECTORY_H_
 #define RMT_MODEL_MODEL_DIRECTORY_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "model/config.h"
@@ -34,7 +34,7 @@ struct LoadOptions {
 
 // A loaded model: immutable after load, shared by everything that serves it.
 struct ModelBundle {
-  std::string name;       // the directory's base name
+  std::string name;  // the directory's base name
   std::string directory;
   ModelConfig config;
   std::shared_ptr<const WordPieceTokenizer> tokenizer;

@@ -10,7 +10,8 @@ RmtModelImpl::RmtModelImpl(ModelConfig config, SpecialTokens special_tokens)
     : config_(std::move(config)), special_tokens_(special_tokens) {
   bert = register_module("bert", BertModel(config_));
   classifier = register_module(
-      "classifier", torch::nn::Linear(config_.hidden_size, config_.num_labels()));
+      "classifier",
+      torch::nn::Linear(config_.hidden_size, config_.num_labels()));
 }
 
 torch::Tensor RmtModelImpl::InitMemory(int64_t batch) {
@@ -26,13 +27,15 @@ SegmentBatch RmtModelImpl::MakeBatch(
   const int64_t m = config_.rmt.num_mem_tokens;
   const int64_t batch = static_cast<int64_t>(segments.size());
   size_t longest = 0;
-  for (const auto& segment : segments) longest = std::max(longest, segment.size());
+  for (const auto& segment : segments)
+    longest = std::max(longest, segment.size());
   const int64_t length =
       std::max<int64_t>(pad_to_length, static_cast<int64_t>(longest) + m + 3);
 
   // Assembled on the host; in page-locked memory when the model is on a GPU,
   // so the copies below run asynchronously.
-  const torch::Device device = bert->embeddings->word_embeddings->weight.device();
+  const torch::Device device =
+      bert->embeddings->word_embeddings->weight.device();
   const bool pinned = device.is_cuda();
   torch::Tensor ids =
       torch::full({batch, length}, special_tokens_.pad,
@@ -89,9 +92,8 @@ StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
                   memory.size(2) == config_.hidden_size,
               "memory must be (B, ", m, ", ", config_.hidden_size, "), got ",
               memory.sizes());
-  TORCH_CHECK(memory.size(0) == batch.input_ids.size(0),
-              "memory batch ", memory.size(0), " != segment batch ",
-              batch.input_ids.size(0));
+  TORCH_CHECK(memory.size(0) == batch.input_ids.size(0), "memory batch ",
+              memory.size(0), " != segment batch ", batch.input_ids.size(0));
   torch::Tensor words =
       bert->embeddings->word_embeddings(batch.input_ids);  // (B, T, d)
   // Memory enters where the [MEM] embeddings were; torch::cat keeps the
@@ -99,17 +101,16 @@ StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
   torch::Tensor inputs = torch::cat(
       {words.slice(1, 0, 1), memory.to(words.dtype()), words.slice(1, 1 + m)},
       1);  // (B, T, d)
-  torch::Tensor hidden = bert->encoder(bert->embeddings(inputs),
-                                       AttentionMask(batch.attention_mask,
-                                                     inputs.scalar_type()));
+  torch::Tensor hidden =
+      bert->encoder(bert->embeddings(inputs),
+                    AttentionMask(batch.attention_mask, inputs.scalar_type()));
   StepOutput out;
   out.memory = hidden.slice(1, 1, 1 + m).to(memory.dtype());  // (B, m, d)
   if (with_logits) {
     torch::Tensor pooled = torch::nn::functional::dropout(
-        bert->pooler(hidden),
-        torch::nn::functional::DropoutFuncOptions()
-            .p(config_.hidden_dropout_prob)
-            .training(is_training()));
+        bert->pooler(hidden), torch::nn::functional::DropoutFuncOptions()
+                                  .p(config_.hidden_dropout_prob)
+                                  .training(is_training()));
     out.logits = classifier(pooled);  // (B, num_labels)
   }
   return out;

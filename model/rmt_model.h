@@ -20,10 +20,10 @@
 #ifndef RMT_MODEL_RMT_MODEL_H_
 #define RMT_MODEL_RMT_MODEL_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "model/bert.h"
 #include "model/config.h"

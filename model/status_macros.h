@@ -10,19 +10,20 @@
 #define RMT_STATUS_CONCAT_(x, y) RMT_STATUS_CONCAT_INNER_(x, y)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status rmt_status_ = (expr);               \
-    if (!rmt_status_.ok()) return rmt_status_;         \
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    ::absl::Status rmt_status_ = (expr);       \
+    if (!rmt_status_.ok()) return rmt_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, MakeX());` declares x from an OK StatusOr or
 // returns its status.
-#define ASSIGN_OR_RETURN(lhs, rexpr) \
-  RMT_ASSIGN_OR_RETURN_IMPL_(RMT_STATUS_CONCAT_(rmt_statusor_, __LINE__), lhs, rexpr)
+#define ASSIGN_OR_RETURN(lhs, rexpr)                                           \
+  RMT_ASSIGN_OR_RETURN_IMPL_(RMT_STATUS_CONCAT_(rmt_statusor_, __LINE__), lhs, \
+                             rexpr)
 
-#define RMT_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                               \
+#define RMT_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)   \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace rmt {
 
@@ -99,9 +99,9 @@ absl::StatusOr<torch::Device> ParseDevice(absl::string_view name) {
                                        : torch::Device(torch::kCPU);
   }
   int index = 0;
-  if (name == "cuda" || (absl::StartsWith(name, "cuda:") &&
-                         absl::SimpleAtoi(name.substr(5), &index) &&
-                         index >= 0)) {
+  if (name == "cuda" ||
+      (absl::StartsWith(name, "cuda:") &&
+       absl::SimpleAtoi(name.substr(5), &index) && index >= 0)) {
     if (!torch::cuda::is_available()) {
       return absl::UnavailableError(absl::StrCat(
           "device \"", name,
@@ -122,9 +122,9 @@ absl::StatusOr<torch::ScalarType> ParseComputeDType(absl::string_view name) {
   if (name == "float32" || name == "fp32") return torch::kFloat;
   if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
   if (name == "float16" || name == "fp16") return torch::kHalf;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown dtype \"", std::string(name),
-      "\" (use float32, bfloat16 or float16)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown dtype \"", std::string(name),
+                   "\" (use float32, bfloat16 or float16)"));
 }
 
 torch::ScalarType ScalarTypeOf(MemoryDType dtype) {

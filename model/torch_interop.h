@@ -4,11 +4,10 @@
 #ifndef RMT_MODEL_TORCH_INTEROP_H_
 #define RMT_MODEL_TORCH_INTEROP_H_
 
-#include "absl/strings/string_view.h"
-
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "model/config.h"
 #include "model/host_tensor.h"
 #include "model/safetensors.h"

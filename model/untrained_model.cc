@@ -37,14 +37,14 @@ absl::StatusOr<std::string> CreateUntrainedModel(
   config.num_attention_heads = options.num_attention_heads;
   config.intermediate_size = options.intermediate_size;
   // Room for [CLS], the memory tokens, two [SEP] and the segment.
-  config.max_position_embeddings = std::max<int64_t>(
-      256, options.segment_size + options.num_mem_tokens + 3);
+  config.max_position_embeddings =
+      std::max<int64_t>(256, options.segment_size + options.num_mem_tokens + 3);
   for (int i = 0; i < options.num_labels; ++i) {
     config.labels.push_back(absl::StrCat("untrained-", i));
   }
   RETURN_IF_ERROR(config.Validate("untrained model"));
-  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*vocab),
-                                     options.seed);
+  RmtModel model =
+      CreateRandomModel(config, SpecialTokensOf(*vocab), options.seed);
   if (options.weight_scale != 1.0) {
     torch::NoGradGuard no_grad;
     for (auto& item : model->named_parameters()) {

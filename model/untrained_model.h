@@ -2,8 +2,8 @@
 // (rmt-cli, rmt-server, tests) when no trained model is at hand. Its answers
 // mean nothing; every caller must say so plainly.
 //
-//   ASSIGN_OR_RETURN(std::string dir, CreateUntrainedModel("build/untrained", {}));
-//   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(dir));
+//   ASSIGN_OR_RETURN(std::string dir, CreateUntrainedModel("build/untrained",
+//   {})); ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(dir));
 //
 // The vocabulary is character-level (every printable ASCII character, whole
 // and as a "##" continuation), so any English text tokenizes without [UNK].

@@ -139,7 +139,7 @@ class ConverseReactor final
 
   const ServiceContext* const context_;
   grpc::CallbackServerContext* const call_;
-  std::string owner_;  // set in the constructor, read by the read path
+  std::string owner_;        // set in the constructor, read by the read path
   ConverseRequest request_;  // the read path's own
   const std::shared_ptr<SessionStream> stream_;
 };

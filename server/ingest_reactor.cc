@@ -14,8 +14,7 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>,
                             public SessionStream::Transport {
  public:
   IngestReactor(const ServiceContext* context,
-                grpc::CallbackServerContext* call,
-                v1::IngestResponse* response)
+                grpc::CallbackServerContext* call, v1::IngestResponse* response)
       : context_(context),
         call_(call),
         response_(response),
@@ -71,7 +70,8 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>,
           "one Ingest call feeds one session; session_id changed");
     }
     if (request.flush()) flush_ = true;
-    if (request.has_chunk()) RETURN_IF_ERROR(stream_->FeedChunk(request.chunk()));
+    if (request.has_chunk())
+      RETURN_IF_ERROR(stream_->FeedChunk(request.chunk()));
     return absl::OkStatus();
   }
 

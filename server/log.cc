@@ -18,9 +18,8 @@ void AppendValue(absl::string_view value, std::string* out) {
     return;
   }
   absl::StrAppend(out, "\"",
-                  absl::StrReplaceAll(value, {{"\\", "\\\\"},
-                                              {"\"", "\\\""},
-                                              {"\n", "\\n"}}),
+                  absl::StrReplaceAll(
+                      value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}}),
                   "\"");
 }
 
@@ -39,10 +38,11 @@ std::string FormatLogFields(absl::string_view event,
 
 void LogEvent(absl::string_view event, std::initializer_list<LogField> fields,
               absl::string_view level) {
-  std::string line = absl::StrCat(
-      "ts=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                              absl::UTCTimeZone()),
-      " ", FormatLogFields(event, fields, level), "\n");
+  std::string line =
+      absl::StrCat("ts=",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                    absl::UTCTimeZone()),
+                   " ", FormatLogFields(event, fields, level), "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

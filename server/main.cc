@@ -98,9 +98,9 @@ absl::Status CheckFlags() {
   const auto positive = [](const char* name,
                            absl::Duration value) -> absl::Status {
     if (value > absl::ZeroDuration()) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", name, "=", absl::FormatDuration(value),
-        " is invalid: it must be positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", absl::FormatDuration(value),
+                     " is invalid: it must be positive"));
   };
   const int max_sessions = absl::GetFlag(FLAGS_max_sessions);
   const int device_sessions = absl::GetFlag(FLAGS_device_sessions);
@@ -135,16 +135,16 @@ absl::Status CheckFlags() {
   }
   RETURN_IF_ERROR(at_least("checkpoint_every_segments",
                            absl::GetFlag(FLAGS_checkpoint_every_segments), 1));
-  if (absl::Status store = rmt::server::ParseSessionStoreSpec(
-                               absl::GetFlag(FLAGS_session_store))
-                               .status();
+  if (absl::Status store =
+          rmt::server::ParseSessionStoreSpec(absl::GetFlag(FLAGS_session_store))
+              .status();
       !store.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--session_store=", absl::GetFlag(FLAGS_session_store),
                      " is invalid: ", store.message()));
   }
-  RETURN_IF_ERROR(at_least("intra_op_threads",
-                           absl::GetFlag(FLAGS_intra_op_threads), 0));
+  RETURN_IF_ERROR(
+      at_least("intra_op_threads", absl::GetFlag(FLAGS_intra_op_threads), 0));
   RETURN_IF_ERROR(
       positive("session_idle_ttl", absl::GetFlag(FLAGS_session_idle_ttl)));
   RETURN_IF_ERROR(positive("session_offload_after",
@@ -187,7 +187,8 @@ int Serve() {
   options.engine.host_slots = max_sessions - device_sessions;
   int threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (threads == 0) {
-    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   options.engine.intra_op_threads = threads;
   options.sessions.max_sessions = max_sessions;
@@ -215,9 +216,8 @@ int Serve() {
   }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  rmt::server::LogEvent("signal", {{"signal", signal_number == SIGTERM
-                                                  ? "SIGTERM"
-                                                  : "SIGINT"}});
+  rmt::server::LogEvent(
+      "signal", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*server)->Drain(absl::GetFlag(FLAGS_drain_grace));
   server->reset();
   rmt::server::LogEvent("exit", {{"code", "0"}});

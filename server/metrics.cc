@@ -1,9 +1,9 @@
 #include "server/metrics.h"
 
-#include <sstream>
-
 #include <grpcpp/support/status.h>
 #include <prometheus/text_serializer.h>
+
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -29,10 +29,11 @@ ServerMetrics::ServerMetrics()
                           .Help("Sessions open now.")
                           .Register(registry)
                           .Add({});
-  sessions_ = &prometheus::BuildCounter()
-                   .Name("rmt_sessions_total")
-                   .Help("Sessions ended, by outcome (closed, expired, failed).")
-                   .Register(registry);
+  sessions_ =
+      &prometheus::BuildCounter()
+           .Name("rmt_sessions_total")
+           .Help("Sessions ended, by outcome (closed, expired, failed).")
+           .Register(registry);
   auto& memory = prometheus::BuildGauge()
                      .Name("rmt_memory_bytes")
                      .Help("Bytes of RMT memories, by location.")
@@ -76,12 +77,11 @@ ServerMetrics::ServerMetrics()
            .Help("Duration of one forward pass (a batch of segments).")
            .Register(registry)
            .Add({}, LatencyBuckets());
-  answer_latency_ =
-      &prometheus::BuildHistogram()
-           .Name("rmt_answer_latency_seconds")
-           .Help("From a question's submission to its answer.")
-           .Register(registry)
-           .Add({}, LatencyBuckets());
+  answer_latency_ = &prometheus::BuildHistogram()
+                         .Name("rmt_answer_latency_seconds")
+                         .Help("From a question's submission to its answer.")
+                         .Register(registry)
+                         .Add({}, LatencyBuckets());
   requests_ = &prometheus::BuildCounter()
                    .Name("rmt_requests_total")
                    .Help("Finished RPCs, by method and status code.")
@@ -99,20 +99,23 @@ ServerMetrics::ServerMetrics()
   store_writes_ =
       &prometheus::BuildCounter()
            .Name("rmt_store_writes_total")
-           .Help("Session checkpoints written to the session store, by "
-                 "result (ok, error).")
+           .Help(
+               "Session checkpoints written to the session store, by "
+               "result (ok, error).")
            .Register(registry);
   store_restores_ =
       &prometheus::BuildCounter()
            .Name("rmt_store_restores_total")
-           .Help("Sessions looked up in the session store, by result (ok, "
-                 "not_found, error).")
+           .Help(
+               "Sessions looked up in the session store, by result (ok, "
+               "not_found, error).")
            .Register(registry);
   store_deletes_ =
       &prometheus::BuildCounter()
            .Name("rmt_store_deletes_total")
-           .Help("Entries of ended sessions deleted from the session store, "
-                 "by result (ok, error).")
+           .Help(
+               "Entries of ended sessions deleted from the session store, "
+               "by result (ok, error).")
            .Register(registry);
   // Every series from the start, so that rate() and alerts see zeros.
   for (const char* result : {"ok", "error"}) {
@@ -198,16 +201,16 @@ void ServerMetrics::OnStoreDelete(bool ok) {
 void ServerMetrics::UpdateMemory() {
   if (engine_ == nullptr) return;
   const EngineCounters counters = engine_->Counters();
-  device_memory_->Set(static_cast<double>(counters.resident_slots *
-                                          counters.bytes_per_slot));
+  device_memory_->Set(
+      static_cast<double>(counters.resident_slots * counters.bytes_per_slot));
   host_memory_->Set(static_cast<double>(counters.host_memory_bytes));
 }
 
 void ServerMetrics::OnRequest(const std::string& method, int code) {
   requests_
       ->Add({{"method", method},
-             {"code", absl::StatusCodeToString(
-                          static_cast<absl::StatusCode>(code))}})
+             {"code",
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}})
       .Increment();
 }
 

@@ -10,14 +10,14 @@
 #ifndef RMT_SERVER_METRICS_H_
 #define RMT_SERVER_METRICS_H_
 
-#include <memory>
-#include <string>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "model/engine.h"

@@ -9,9 +9,9 @@
 namespace rmt::server {
 
 absl::StatusOr<ServedModel> LoadServedModel(const ServedModelOptions& options) {
-  ASSIGN_OR_RETURN(ResolvedModel resolved,
-                   ResolveModelDirectory(options.directory,
-                                         options.untrained_dir));
+  ASSIGN_OR_RETURN(
+      ResolvedModel resolved,
+      ResolveModelDirectory(options.directory, options.untrained_dir));
   const std::string& directory = resolved.directory;
   const bool untrained = resolved.untrained;
   ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));

@@ -22,7 +22,7 @@ struct ServedModelOptions {
   // untrained model created in untrained_dir.
   std::string directory;
   std::string untrained_dir = "build/untrained-model";
-  std::string device = "auto";  // cpu, cuda, cuda:N, auto
+  std::string device = "auto";    // cpu, cuda, cuda:N, auto
   std::string dtype = "float32";  // compute precision (ParseComputeDType)
 };
 

@@ -1,12 +1,12 @@
 #include "server/server.h"
 
-#include <cstdlib>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -56,10 +56,10 @@ absl::StatusOr<std::unique_ptr<SessionPersistence>> OpenPersistence(
   absl::StatusOr<std::unique_ptr<SessionStore>> store =
       OpenSessionStore(options.session_store, options.session_store_options);
   if (!store.ok()) {
-    return absl::Status(store.status().code(),
-                        absl::StrCat("cannot open --session_store=",
-                                     options.session_store, ": ",
-                                     store.status().message()));
+    return absl::Status(
+        store.status().code(),
+        absl::StrCat("cannot open --session_store=", options.session_store,
+                     ": ", store.status().message()));
   }
   SessionPersistenceOptions persistence;
   persistence.ttl = options.sessions.idle_ttl;
@@ -95,14 +95,15 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
   server->auth_ = std::make_unique<Authenticator>(std::move(auth));
   SessionManagerOptions sessions = options.sessions;
   sessions.max_segments_in_engine = options.limits.max_pending_segments;
-  ASSIGN_OR_RETURN(std::unique_ptr<SessionPersistence> persistence,
-                   OpenPersistence(options, env_key, server->snapshot_key_.get(),
-                                   server->metrics_.get()));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<SessionPersistence> persistence,
+      OpenPersistence(options, env_key, server->snapshot_key_.get(),
+                      server->metrics_.get()));
   const std::string store =
       persistence == nullptr ? "memory" : persistence->Describe();
   server->sessions_ = std::make_unique<SessionManager>(
-      sessions, server->engine_.get(), &server->model_,
-      server->metrics_.get(), server->metrics_.get(), std::move(persistence));
+      sessions, server->engine_.get(), &server->model_, server->metrics_.get(),
+      server->metrics_.get(), std::move(persistence));
   server->worker_ = std::make_unique<BackgroundWorker>();
   server->calls_ = std::make_unique<CallTracker>();
 
@@ -125,10 +126,9 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   // Room for a chunk at the limit plus its framing.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<int64_t>(INT32_MAX, options.limits.max_chunk_bytes * 2 +
-                                       options.limits.max_chunk_tokens * 8 +
-                                       (1 << 16))));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(
+      INT32_MAX, options.limits.max_chunk_bytes * 2 +
+                     options.limits.max_chunk_tokens * 8 + (1 << 16))));
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -173,8 +173,8 @@ void RmtServer::Drain(absl::Duration grace) {
   const bool idle = calls_->AwaitIdle(deadline);
   // Then the listener closes; calls still running past the grace period
   // are cancelled.
-  grpc_server_->Shutdown(absl::ToChronoTime(
-      idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
+  grpc_server_->Shutdown(
+      absl::ToChronoTime(idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
   // Every stream has ended: what the sessions hold now is final here.
   sessions_->SaveAll();
   LogEvent("drain_finished",

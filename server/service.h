@@ -17,14 +17,12 @@ namespace rmt::server {
 class MemoryQAService final : public v1::MemoryQA::CallbackService {
  public:
   // `context` must outlive the service.
-  explicit MemoryQAService(const ServiceContext* context)
-      : context_(context) {}
+  explicit MemoryQAService(const ServiceContext* context) : context_(context) {}
 
-  grpc::ServerBidiReactor<v1::ConverseRequest, v1::ConverseResponse>*
-  Converse(grpc::CallbackServerContext* call) override;
+  grpc::ServerBidiReactor<v1::ConverseRequest, v1::ConverseResponse>* Converse(
+      grpc::CallbackServerContext* call) override;
   grpc::ServerReadReactor<v1::IngestRequest>* Ingest(
-      grpc::CallbackServerContext* call,
-      v1::IngestResponse* response) override;
+      grpc::CallbackServerContext* call, v1::IngestResponse* response) override;
 
   grpc::ServerUnaryReactor* CreateSession(
       grpc::CallbackServerContext* call,
@@ -45,13 +43,11 @@ class MemoryQAService final : public v1::MemoryQA::CallbackService {
       const v1::ImportSessionRequest* request,
       v1::CreateSessionResponse* response) override;
   grpc::ServerUnaryReactor* CloseSession(
-      grpc::CallbackServerContext* call,
-      const v1::CloseSessionRequest* request,
+      grpc::CallbackServerContext* call, const v1::CloseSessionRequest* request,
       v1::CloseSessionResponse* response) override;
-  grpc::ServerUnaryReactor* GetModelInfo(
-      grpc::CallbackServerContext* call,
-      const v1::GetModelInfoRequest* request,
-      v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* call,
+                                         const v1::GetModelInfoRequest* request,
+                                         v1::ModelInfo* response) override;
 
  private:
   // Finishes `call` with `status`, counting it in the metrics.

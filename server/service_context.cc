@@ -5,8 +5,8 @@
 
 namespace rmt::server {
 
-absl::StatusOr<std::string> SessionIdOf(
-    const grpc::CallbackServerContext& call, const std::string& in_message) {
+absl::StatusOr<std::string> SessionIdOf(const grpc::CallbackServerContext& call,
+                                        const std::string& in_message) {
   const auto& metadata = call.client_metadata();
   auto it = metadata.find("x-session-id");
   if (it == metadata.end()) {
@@ -103,16 +103,16 @@ absl::StatusOr<int> TopKOf(const v1::Question& question, int default_top_k,
   }
   if (static_cast<int64_t>(question.id().size()) >
       limits.max_question_id_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the question id has ", question.id().size(),
-        " bytes; at most ", limits.max_question_id_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the question id has ", question.id().size(),
+                     " bytes; at most ", limits.max_question_id_bytes));
   }
   RETURN_IF_ERROR(CheckUtf8(question.id(), "the question id"));
   return question.top_k() > 0 ? question.top_k() : default_top_k;
 }
 
-absl::StatusOr<std::vector<int32_t>> QuestionIds(
-    const Session& session, const v1::Question& question) {
+absl::StatusOr<std::vector<int32_t>> QuestionIds(const Session& session,
+                                                 const v1::Question& question) {
   switch (question.content_case()) {
     case v1::Question::kText:
       RETURN_IF_ERROR(CheckUtf8(question.text(), "the question text"));
@@ -174,4 +174,3 @@ absl::StatusOr<std::shared_ptr<Session>> CreateSession(
 }
 
 }  // namespace rmt::server
-

@@ -4,10 +4,10 @@
 #ifndef RMT_SERVER_SERVICE_CONTEXT_H_
 #define RMT_SERVER_SERVICE_CONTEXT_H_
 
+#include <grpcpp/server_context.h>
+
 #include <cstdint>
 #include <string>
-
-#include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
 #include "model/engine.h"
@@ -51,8 +51,8 @@ struct ServiceContext {
 
 // The session a call names: in its message, or in x-session-id metadata.
 // INVALID_ARGUMENT when they disagree or neither is given.
-absl::StatusOr<std::string> SessionIdOf(
-    const grpc::CallbackServerContext& call, const std::string& in_message);
+absl::StatusOr<std::string> SessionIdOf(const grpc::CallbackServerContext& call,
+                                        const std::string& in_message);
 
 // Checks a chunk's size; INVALID_ARGUMENT with the limit when too big.
 absl::Status CheckChunk(const v1::Chunk& chunk, const ServiceLimits& limits);

@@ -9,9 +9,9 @@
 
 namespace rmt::server {
 
-Session::Session(std::string id, std::string owner, SlotId slot,
-                 Engine* engine, const ServedModel* model,
-                 SessionObserver* observer, int max_in_engine)
+Session::Session(std::string id, std::string owner, SlotId slot, Engine* engine,
+                 const ServedModel* model, SessionObserver* observer,
+                 int max_in_engine)
     : id_(std::move(id)),
       owner_(std::move(owner)),
       slot_(slot),
@@ -159,18 +159,18 @@ absl::Status Session::ValidateQuestion(const std::vector<int32_t>& ids) const {
   }
   const int64_t limit = model_->config.rmt.segment_size;
   if (static_cast<int64_t>(ids.size()) > limit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the question has ", ids.size(),
-                     " tokens; this model reads at most ", limit,
-                     " (one segment): shorten it"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the question has ", ids.size(), " tokens; this model reads at most ",
+        limit, " (one segment): shorten it"));
   }
   return CheckIds(ids);
 }
 
 absl::StatusOr<std::vector<int32_t>> Session::EncodeQuestion(
     absl::string_view text) const {
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                   model_->tokenizer->Encode(std::string_view(text.data(), text.size())));
+  ASSIGN_OR_RETURN(
+      std::vector<int32_t> ids,
+      model_->tokenizer->Encode(std::string_view(text.data(), text.size())));
   RETURN_IF_ERROR(ValidateQuestion(ids));
   return ids;
 }
@@ -238,7 +238,8 @@ void Session::SubmitReady() {
       const int top_k = work.top_k;
       engine_->SubmitQuestion(
           slot_, std::move(tokens), top_k,
-          [self, work = std::move(work)](absl::StatusOr<Answer> answer) mutable {
+          [self,
+           work = std::move(work)](absl::StatusOr<Answer> answer) mutable {
             self->OnQuestionDone(std::move(work), std::move(answer));
           });
     } else {
@@ -280,8 +281,8 @@ void Session::OnSegmentDone(const absl::Status& status) {
       ++segments_processed_;
     } else if (failure_.ok()) {
       newly_failed = absl::DataLossError(absl::StrCat(
-          "segment ", segments_processed_ + 1,
-          " of session ", id_, " failed (", status.ToString(),
+          "segment ", segments_processed_ + 1, " of session ", id_, " failed (",
+          status.ToString(),
           "): its memory no longer holds the whole document; close the "
           "session and continue from your last snapshot"));
       failed_questions = FailLocked(newly_failed);
@@ -358,9 +359,8 @@ SessionProgress Session::Progress() const {
   progress.bytes_received = bytes_received_;
   progress.segments_processed = segments_processed_;
   progress.segments_pending = backlog_segments_ + segments_in_engine_;
-  progress.questions_pending =
-      static_cast<int64_t>(backlog_.size()) - backlog_segments_ +
-      questions_in_engine_;
+  progress.questions_pending = static_cast<int64_t>(backlog_.size()) -
+                               backlog_segments_ + questions_in_engine_;
   progress.tokens_buffered = static_cast<int64_t>(segmenter_.pending().size());
   progress.questions_answered = questions_answered_;
   return progress;

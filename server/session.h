@@ -47,11 +47,11 @@ namespace rmt::server {
 
 struct SessionProgress {
   int64_t tokens_received = 0;
-  int64_t bytes_received = 0;      // text bytes (chunks of token ids: 0)
+  int64_t bytes_received = 0;  // text bytes (chunks of token ids: 0)
   int64_t segments_processed = 0;
-  int64_t segments_pending = 0;    // cut from the document, not yet processed
-  int64_t questions_pending = 0;   // asked, not yet answered
-  int64_t tokens_buffered = 0;     // in the partial segment
+  int64_t segments_pending = 0;   // cut from the document, not yet processed
+  int64_t questions_pending = 0;  // asked, not yet answered
+  int64_t tokens_buffered = 0;    // in the partial segment
   int64_t questions_answered = 0;
 };
 

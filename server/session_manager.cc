@@ -59,8 +59,8 @@ std::string SessionManager::NewId() const {
     LogEvent("fatal", {{"message", "RAND_bytes failed"}}, "error");
     std::abort();
   }
-  return absl::BytesToHexString(absl::string_view(
-      reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
@@ -94,13 +94,13 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateLocked(
     slot = engine_->OpenSlot();
   }
   if (!slot.ok()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "no memory slot is free (", slot.status().message(),
-        "); close sessions you no longer need or retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no memory slot is free (", slot.status().message(),
+                     "); close sessions you no longer need or retry later"));
   }
-  auto session = std::make_shared<Session>(id, owner, *slot, engine_, model_,
-                                           observer_,
-                                           options_.max_segments_in_engine);
+  auto session =
+      std::make_shared<Session>(id, owner, *slot, engine_, model_, observer_,
+                                options_.max_segments_in_engine);
   sessions_[id] = session;
   if (listener_ != nullptr) listener_->OnSessionOpened();
   return session;
@@ -111,9 +111,9 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Restore(
   {
     absl::MutexLock lock(&mu_);
     if (draining_) {
-      return absl::UnavailableError(absl::StrCat(
-          "the server is shutting down; continue session ", id,
-          " on another replica"));
+      return absl::UnavailableError(
+          absl::StrCat("the server is shutting down; continue session ", id,
+                       " on another replica"));
     }
   }
   // The store read runs on the caller's thread, outside mu_.
@@ -132,13 +132,14 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Restore(
   if (!restored.ok()) {
     sessions_.erase(id);
     engine_->CloseSlot(session->slot()).IgnoreError();
-    if (listener_ != nullptr) listener_->OnSessionEnded(SessionOutcome::kFailed);
+    if (listener_ != nullptr)
+      listener_->OnSessionEnded(SessionOutcome::kFailed);
     LogEvent("session_restore_failed",
              {{"session", id}, {"error", restored.ToString()}}, "error");
-    return absl::DataLossError(absl::StrCat(
-        "session ", id, " is stored but cannot be restored here (",
-        restored.message(),
-        "); create a new session and send the document again"));
+    return absl::DataLossError(
+        absl::StrCat("session ", id, " is stored but cannot be restored here (",
+                     restored.message(),
+                     "); create a new session and send the document again"));
   }
   persistence_->Track(session, /*written=*/true);
   const SessionProgress progress = session->Progress();
@@ -262,10 +263,10 @@ void SessionManager::Reap(absl::Time now) {
   for (auto& session : expired) {
     // A stream holding the session hears ABORTED and ends; the session is
     // closed either way, so its slot and its place in max_sessions free up.
-    session->Abort(absl::AbortedError(absl::StrCat(
-        "session ", session->id(), " expired: no message for ",
-        absl::FormatDuration(options_.idle_ttl),
-        " (--session_idle_ttl); it is closed")));
+    session->Abort(absl::AbortedError(
+        absl::StrCat("session ", session->id(), " expired: no message for ",
+                     absl::FormatDuration(options_.idle_ttl),
+                     " (--session_idle_ttl); it is closed")));
     Close(session->id(), session->owner(), SessionOutcome::kExpired)
         .IgnoreError();  // NOT_FOUND: closed meanwhile
   }

@@ -109,8 +109,8 @@ class SessionManager {
   std::string NewId() const;
   // A new session `id` in the map, with a slot; UNAVAILABLE while draining,
   // RESOURCE_EXHAUSTED when full.
-  absl::StatusOr<std::shared_ptr<Session>> CreateLocked(const std::string& id,
-                                                        const std::string& owner)
+  absl::StatusOr<std::shared_ptr<Session>> CreateLocked(
+      const std::string& id, const std::string& owner)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::shared_ptr<Session>> Restore(const std::string& id,
                                                    const std::string& owner)

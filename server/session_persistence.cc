@@ -83,9 +83,10 @@ absl::StatusOr<SessionState> SessionPersistence::Load(
                  {{"session", id}, {"error", snapshot.status().ToString()}},
                  "warning");
         return absl::UnavailableError(absl::StrCat(
-            "session ", id, " is not on this replica and the session store is "
-            "unavailable (", snapshot.status().message(),
-            "); retry in a few seconds"));
+            "session ", id,
+            " is not on this replica and the session store is "
+            "unavailable (",
+            snapshot.status().message(), "); retry in a few seconds"));
       default:
         break;  // DATA_LOSS and the like: below
     }
@@ -96,10 +97,10 @@ absl::StatusOr<SessionState> SessionPersistence::Load(
     done(StoreRestoreResult::kError);
     LogEvent("session_restore_failed",
              {{"session", id}, {"error", state.status().ToString()}}, "error");
-    return absl::DataLossError(absl::StrCat(
-        "session ", id, " is stored but cannot be restored (",
-        state.status().message(),
-        "); create a new session and send the document again"));
+    return absl::DataLossError(
+        absl::StrCat("session ", id, " is stored but cannot be restored (",
+                     state.status().message(),
+                     "); create a new session and send the document again"));
   }
   done(StoreRestoreResult::kOk);
   return state;
@@ -136,8 +137,7 @@ void SessionPersistence::OnReap(
   absl::MutexLock lock(&mu_);
   for (const std::shared_ptr<Session>& session : sessions) {
     auto it = tracked_.find(session->id());
-    if (it == tracked_.end() || it->second.write_queued ||
-        session->leased()) {
+    if (it == tracked_.end() || it->second.write_queued || session->leased()) {
       continue;
     }
     const SessionProgress progress = session->Progress();

@@ -64,8 +64,7 @@ absl::Status SessionStream::Attach(std::shared_ptr<Session> session,
     opened->set_session_id(session_->id());
     opened->set_model(context_->model->name);
     opened->set_segment_size(static_cast<int32_t>(config.rmt.segment_size));
-    opened->set_num_mem_tokens(
-        static_cast<int32_t>(config.rmt.num_mem_tokens));
+    opened->set_num_mem_tokens(static_cast<int32_t>(config.rmt.num_mem_tokens));
     opened->set_resumed(settings.resumed);
     outbox_.push_back(std::move(response));
     // A resumed session says at once how much of the document it holds: the
@@ -115,25 +114,25 @@ absl::Status SessionStream::Ask(const v1::Question& question) {
   ASSIGN_OR_RETURN(std::vector<int32_t> ids, QuestionIds(*session, question));
   // The answer is written by the session's callback; the stream stays
   // alive for it through the shared pointer.
-  return session->Ask(
-      std::move(ids), top_k,
-      [self = shared_from_this(),
-       id = question.id()](absl::StatusOr<Answer> answer) {
-        {
-          absl::MutexLock lock(&self->mu_);
-          if (!answer.ok()) {
-            self->EndLocked(answer.status());
-          } else if (self->state_ == State::kReading ||
-                     self->state_ == State::kHalfClosed) {
-            v1::ConverseResponse response;
-            FillAnswer(id, *answer,
-                       self->session_->Progress().segments_processed,
-                       response.mutable_answer());
-            self->outbox_.push_back(std::move(response));
-          }
-        }
-        self->Pump();
-      });
+  return session->Ask(std::move(ids), top_k,
+                      [self = shared_from_this(),
+                       id = question.id()](absl::StatusOr<Answer> answer) {
+                        {
+                          absl::MutexLock lock(&self->mu_);
+                          if (!answer.ok()) {
+                            self->EndLocked(answer.status());
+                          } else if (self->state_ == State::kReading ||
+                                     self->state_ == State::kHalfClosed) {
+                            v1::ConverseResponse response;
+                            FillAnswer(
+                                id, *answer,
+                                self->session_->Progress().segments_processed,
+                                response.mutable_answer());
+                            self->outbox_.push_back(std::move(response));
+                          }
+                        }
+                        self->Pump();
+                      });
 }
 
 absl::Status SessionStream::RequestSnapshot() {

@@ -32,13 +32,13 @@
 #ifndef RMT_SERVER_SESSION_STREAM_H_
 #define RMT_SERVER_SESSION_STREAM_H_
 
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <set>
 #include <string>
-
-#include <grpcpp/support/status.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -66,7 +66,7 @@ class SessionStream final : public SessionWatcher,
   };
 
   struct Options {
-    const char* method = "";     // for metrics and logs
+    const char* method = "";        // for metrics and logs
     bool writes_responses = false;  // Converse: opened, progress, answers
   };
 
@@ -132,8 +132,7 @@ class SessionStream final : public SessionWatcher,
 
   void Pump() ABSL_LOCKS_EXCLUDED(mu_);
   Actions DecideLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EndLocked(const absl::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EndLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Asks the session for the next wanted checkpoint, if none is pending.
   absl::Status RequestNextCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Background worker: copies and signs the checkpoint, queues it.

@@ -45,10 +45,9 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
 
 absl::StatusOr<SnapshotKey> SnapshotKey::FromBytes(std::string key) {
   if (key.size() < kMinKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the snapshot key has ", key.size(),
-                     " bytes; use at least ", kMinKeyBytes,
-                     " (e.g. `head -c 32 /dev/urandom | base64`)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the snapshot key has ", key.size(), " bytes; use at least ",
+        kMinKeyBytes, " (e.g. `head -c 32 /dev/urandom | base64`)"));
   }
   return SnapshotKey(std::move(key));
 }
@@ -140,8 +139,8 @@ absl::StatusOr<SessionState> DecodeSnapshot(const std::string& bytes,
   const std::string expected = Hmac(key.bytes(), bytes.data(), signed_size);
   // Constant time, and over the whole frame: nothing outside the signature.
   if (length != signed_size - kHeaderBytes ||
-      CRYPTO_memcmp(bytes.data() + signed_size, expected.data(),
-                    kHmacBytes) != 0) {
+      CRYPTO_memcmp(bytes.data() + signed_size, expected.data(), kHmacBytes) !=
+          0) {
     return absl::InvalidArgumentError(
         "the snapshot's signature does not verify: it was modified, "
         "truncated or extended, or made by a server with another snapshot "

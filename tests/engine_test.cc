@@ -3,12 +3,12 @@
 // alone.
 #include "model/engine.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <random>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/synchronization/mutex.h"
 #include "model/torch_interop.h"
@@ -66,7 +66,8 @@ Document RandomDocument(std::mt19937& rng, const ModelConfig& config) {
   std::uniform_int_distribution<int> segments(1, 6);
   std::uniform_int_distribution<int> length(1, config.rmt.segment_size);
   Document document(segments(rng));
-  for (auto& segment : document) segment = RandomTokens(rng, length(rng), config);
+  for (auto& segment : document)
+    segment = RandomTokens(rng, length(rng), config);
   return document;
 }
 
@@ -127,7 +128,8 @@ TEST_P(EnginePropertyTest, ConcurrentSessionsMatchSessionsAlone) {
             mine.erase(mine.begin() + pick);
           }
           if (local() % 4 == 0) {
-            std::this_thread::sleep_for(std::chrono::microseconds(local() % 300));
+            std::this_thread::sleep_for(
+                std::chrono::microseconds(local() % 300));
           }
         }
       });
@@ -186,7 +188,8 @@ TEST(EngineTest, NeverTwoSegmentsOfOneSessionInABatch) {
   auto engine = MakeEngine(model, options, &observer);
   SlotId slot = *engine->OpenSlot();
   std::vector<std::future<absl::Status>> results;
-  for (int i = 0; i < 5; ++i) results.push_back(engine->SubmitSegment(slot, {5, 6}));
+  for (int i = 0; i < 5; ++i)
+    results.push_back(engine->SubmitSegment(slot, {5, 6}));
   for (auto& r : results) ASSERT_TRUE(r.get().ok());
   auto reports = observer.reports();
   ASSERT_EQ(reports.size(), 5u);
@@ -217,8 +220,8 @@ TEST(EngineTest, QuestionsRideWithOtherSessionsSegments) {
   EXPECT_EQ(reports[0].questions, 2);
   EXPECT_EQ(reports[0].tokens, 7);
   // The question rows did not touch c's memory.
-  EXPECT_TRUE(torch::equal(EngineMemory(*engine, c),
-                           model->InitMemory(1)[0].detach()));
+  EXPECT_TRUE(
+      torch::equal(EngineMemory(*engine, c), model->InitMemory(1)[0].detach()));
 }
 
 TEST(EngineTest, BadInputIsRefusedWithoutTouchingOtherSessions) {
@@ -229,8 +232,9 @@ TEST(EngineTest, BadInputIsRefusedWithoutTouchingOtherSessions) {
   const int64_t vocab = model->config().content_vocab_size();
   EXPECT_EQ(engine->SubmitSegment(other, {}).get().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine->SubmitSegment(other, std::vector<int32_t>(17, 5)).get().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      engine->SubmitSegment(other, std::vector<int32_t>(17, 5)).get().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine->SubmitSegment(other, {5, int32_t(vocab)}).get().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine->SubmitQuestion(other, {-3}, 1).get().status().code(),
@@ -360,8 +364,9 @@ TEST(EngineTest, Bfloat16MemoriesHalveStateAndTrackFp32) {
   auto memory16 = engine16->ReadMemory(b);
   ASSERT_TRUE(memory16.ok());
   EXPECT_EQ(memory16->dtype, DType::kBF16);
-  EXPECT_LT(RelativeError(EngineMemory(*engine16, b), EngineMemory(*engine32, a)),
-            3e-2);
+  EXPECT_LT(
+      RelativeError(EngineMemory(*engine16, b), EngineMemory(*engine32, a)),
+      3e-2);
 }
 
 TEST(EngineTest, ShutdownFailsQueuedWork) {

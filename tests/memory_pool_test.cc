@@ -8,7 +8,9 @@ namespace {
 constexpr int64_t kM = 3;
 constexpr int64_t kD = 4;
 
-torch::Tensor Initial() { return torch::arange(kM * kD).view({kM, kD}).to(torch::kFloat); }
+torch::Tensor Initial() {
+  return torch::arange(kM * kD).view({kM, kD}).to(torch::kFloat);
+}
 torch::Tensor Filled(float value) { return torch::full({kM, kD}, value); }
 
 std::unique_ptr<MemoryPool> MakePool(int64_t device, int64_t host = 0) {
@@ -122,9 +124,10 @@ TEST(MemoryPoolTest, FullPoolSwapsAParkedMemoryBack) {
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 4; ++i) {
       auto gathered = pool->Gather({slots[i]});
-      ASSERT_TRUE(gathered.ok()) << "round " << round << " slot " << i << ": "
-                                 << gathered.status();
-      EXPECT_TRUE(torch::equal((*gathered)[0], Filled(static_cast<float>(i + 1))));
+      ASSERT_TRUE(gathered.ok())
+          << "round " << round << " slot " << i << ": " << gathered.status();
+      EXPECT_TRUE(
+          torch::equal((*gathered)[0], Filled(static_cast<float>(i + 1))));
       pool->Unpin({slots[i]});
     }
   }

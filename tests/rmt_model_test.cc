@@ -2,11 +2,11 @@
 // plus the properties batching and training rely on.
 #include "model/rmt_model.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "model/model_directory.h"
@@ -18,8 +18,8 @@ namespace rmt {
 namespace {
 
 namespace fs = std::filesystem;
-using ::rmt::testing::RandomTokens;
 using ::rmt::testing::NormRelativeError;
+using ::rmt::testing::RandomTokens;
 using ::rmt::testing::RelativeError;
 using ::rmt::testing::TinyConfig;
 using ::rmt::testing::TinyModel;
@@ -63,8 +63,8 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
   }
 
   std::vector<int32_t> Tokens(int64_t segment, int64_t sample) const {
-    return Ids(Expected(*expected_,
-                        absl::StrCat("tokens.", segment, ".", sample)));
+    return Ids(
+        Expected(*expected_, absl::StrCat("tokens.", segment, ".", sample)));
   }
 
   std::vector<std::vector<int32_t>> Questions() const {
@@ -99,9 +99,9 @@ TEST_P(GoldenTest, BatchedMemoriesAndLogitsMatchReference) {
     std::vector<std::vector<int32_t>> segment;
     for (int64_t b = 0; b < batch_; ++b) segment.push_back(Tokens(s, b));
     memory = model->Step(memory, model->MakeBatch(segment));
-    EXPECT_LT(RelativeError(memory, Expected(*expected_,
-                                             absl::StrCat("memory.", s))),
-              kGoldenTolerance)
+    EXPECT_LT(
+        RelativeError(memory, Expected(*expected_, absl::StrCat("memory.", s))),
+        kGoldenTolerance)
         << "after segment " << s;
   }
   const std::vector<std::vector<int32_t>> questions = Questions();
@@ -119,7 +119,8 @@ TEST_P(GoldenTest, EachSampleAloneWithFixedPaddingMatchesReference) {
   for (int64_t b = 0; b < batch_; ++b) {
     torch::Tensor memory = model->InitMemory(1);
     for (int64_t s = 0; s < segments_; ++s) {
-      memory = model->Step(memory, model->MakeBatch({Tokens(s, b)}, full_length));
+      memory =
+          model->Step(memory, model->MakeBatch({Tokens(s, b)}, full_length));
       torch::Tensor expected =
           Expected(*expected_, absl::StrCat("memory.", s))[b];
       EXPECT_LT(RelativeError(memory[0], expected), kGoldenTolerance)
@@ -156,15 +157,15 @@ TEST_P(GoldenTest, Bfloat16ComputeStaysWithinBf16Tolerance) {
     for (int64_t b = 0; b < batch_; ++b) segment.push_back(Tokens(s, b));
     memory = model->Step(memory, model->MakeBatch(segment));
     ASSERT_EQ(memory.scalar_type(), torch::kFloat);
-    EXPECT_LT(NormRelativeError(memory, Expected(*expected_,
-                                             absl::StrCat("memory.", s))),
+    EXPECT_LT(NormRelativeError(
+                  memory, Expected(*expected_, absl::StrCat("memory.", s))),
               1e-2)
         << "after segment " << s;
   }
   const std::vector<std::vector<int32_t>> questions = Questions();
   torch::Tensor logits = model->Answer(memory, model->MakeBatch(questions));
   EXPECT_LT(NormRelativeError(logits.to(torch::kFloat),
-                          Expected(*expected_, "logits")),
+                              Expected(*expected_, "logits")),
             1e-2);
 }
 
@@ -231,14 +232,14 @@ TEST(RmtModelTest, ValidateSegmentRefusesBadInput) {
   EXPECT_TRUE(ValidateSegment(config, {5, 6}).ok());
   EXPECT_EQ(ValidateSegment(config, {}).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(
-      ValidateSegment(config, std::vector<int32_t>(config.rmt.segment_size + 1, 5))
-          .message(),
-      HasSubstr("at most"));
+  EXPECT_THAT(ValidateSegment(
+                  config, std::vector<int32_t>(config.rmt.segment_size + 1, 5))
+                  .message(),
+              HasSubstr("at most"));
   EXPECT_THAT(ValidateSegment(config, {5, -1}).message(), HasSubstr("index 1"));
-  EXPECT_EQ(ValidateSegment(config, {int32_t(config.content_vocab_size())})
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ValidateSegment(config, {int32_t(config.content_vocab_size())}).code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // listener stays open, a stream in flight finishes with its answer, new
 // sessions are refused) and the process exits 0; --help lists the flags;
 // bad flags and bad models end with a message, never an abort.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <cstdio>
 #include <fstream>
 #include <regex>
-
-#include <gtest/gtest.h>
 
 #include "tests/server_test_util.h"
 
@@ -41,8 +40,8 @@ TEST(ServerDrainTest, SigtermFinishesStreamsInFlightAndExitsZero) {
   while (port == 0 && fgets(line, sizeof(line), log) != nullptr) {
     lines += line;
     std::cmatch match;
-    if (std::regex_search(line, match,
-                          std::regex("event=server_started .* port=([0-9]+)"))) {
+    if (std::regex_search(
+            line, match, std::regex("event=server_started .* port=([0-9]+)"))) {
       port = std::stoi(match[1]);
     }
   }
@@ -114,9 +113,9 @@ TEST(ServerCommandLineTest, HelpListsTheServersFlags) {
   auto [code, output] = RunServer("--help");
   EXPECT_EQ(code, 1);  // abseil's exit status for --help
   EXPECT_EQ(output.find("No flags matched"), std::string::npos) << output;
-  for (const char* flag : {"--max_pending_segments", "--session_idle_ttl",
-                           "--max_top_k", "--default_top_k",
-                           "--max_chunk_tokens", "--drain_grace"}) {
+  for (const char* flag :
+       {"--max_pending_segments", "--session_idle_ttl", "--max_top_k",
+        "--default_top_k", "--max_chunk_tokens", "--drain_grace"}) {
     EXPECT_NE(output.find(flag), std::string::npos) << flag << "\n" << output;
   }
 }
@@ -126,7 +125,8 @@ TEST(ServerCommandLineTest, BadFlagValuesAreRefusedNotClamped) {
        {"--max_batch=0", "--max_sessions=4 --device_sessions=8",
         "--max_pending_segments=0", "--default_top_k=200",
         "--session_idle_ttl=0s"}) {
-    auto [code, output] = RunServer(std::string(args) + " --listen=127.0.0.1:0");
+    auto [code, output] =
+        RunServer(std::string(args) + " --listen=127.0.0.1:0");
     EXPECT_EQ(code, 2) << args << "\n" << output;
     EXPECT_NE(output.find("invalid"), std::string::npos) << output;
   }
@@ -141,10 +141,10 @@ TEST(ServerCommandLineTest, AHugeModelDimensionIsRefusedWithAMessage) {
   std::string config((std::istreambuf_iterator<char>(in)),
                      std::istreambuf_iterator<char>());
   const std::regex hidden("\"hidden_size\": *[0-9]+");
-  std::ofstream(path) << std::regex_replace(
-      config, hidden, "\"hidden_size\": 1099511627776");
-  auto [code, output] = RunServer("--model=" + dir +
-                                  " --listen=127.0.0.1:0 --metrics_listen=");
+  std::ofstream(path) << std::regex_replace(config, hidden,
+                                            "\"hidden_size\": 1099511627776");
+  auto [code, output] =
+      RunServer("--model=" + dir + " --listen=127.0.0.1:0 --metrics_listen=");
   EXPECT_EQ(code, 1) << output;
   EXPECT_NE(output.find("hidden_size"), std::string::npos) << output;
   std::filesystem::remove_all(dir);

@@ -1,10 +1,10 @@
 // The defects found when the service was attacked, each over a real
 // loopback gRPC server: every test here failed before its fix.
-#include <fstream>
-#include <thread>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
 
 #include "server/session_manager.h"
 #include "tests/server_test_util.h"
@@ -90,18 +90,18 @@ TEST_F(HardeningTest, SessionsParkedInFullHostMemoryKeepWorking) {
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 4; ++i) {
       const std::string& doc = docs[i];
-      const std::string half =
-          round == 0 ? doc.substr(0, doc.size() / 2) : doc.substr(doc.size() / 2);
+      const std::string half = round == 0 ? doc.substr(0, doc.size() / 2)
+                                          : doc.substr(doc.size() / 2);
       grpc::Status status = Ingest(ids[i], half, /*flush=*/round == 1);
-      ASSERT_TRUE(status.ok()) << "session " << i << ": "
-                               << status.error_message();
+      ASSERT_TRUE(status.ok())
+          << "session " << i << ": " << status.error_message();
     }
   }
   for (int i = 0; i < 4; ++i) {
     auto answer = Ask(ids[i], "where is mary?");
     ASSERT_TRUE(answer.ok()) << answer.status();
-    ExpectSameAnswer(*answer,
-                     DirectAnswer(server_->model(), docs[i], "where is mary?", 3));
+    ExpectSameAnswer(
+        *answer, DirectAnswer(server_->model(), docs[i], "where is mary?", 3));
     grpc::ClientContext context;
     v1::ExportSessionRequest request;
     request.set_session_id(ids[i]);
@@ -193,12 +193,10 @@ TEST_F(HardeningTest, InvalidUtf8InRequestsIsInvalidArgument) {
   ConverseResult result = Converse(*stub_, {OpenRequest(), question});
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   const std::string metrics = server_->metrics().Render();
-  EXPECT_THAT(metrics,
-              HasSubstr("rmt_requests_total{code=\"INVALID_ARGUMENT\","
-                        "method=\"Ask\"} 2"));
-  EXPECT_THAT(metrics,
-              HasSubstr("rmt_requests_total{code=\"INVALID_ARGUMENT\","
-                        "method=\"Converse\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("rmt_requests_total{code=\"INVALID_ARGUMENT\","
+                                 "method=\"Ask\"} 2"));
+  EXPECT_THAT(metrics, HasSubstr("rmt_requests_total{code=\"INVALID_ARGUMENT\","
+                                 "method=\"Converse\"} 1"));
 }
 
 // Defect 7: ImportSession answered INVALID_ARGUMENT to an anonymous caller

@@ -1,12 +1,12 @@
 // Loopback tests of rmt-server: every RPC over a real gRPC server on
 // 127.0.0.1, answers compared with the engine's direct answers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "server/session_manager.h"
 #include "tests/server_test_util.h"
@@ -54,8 +54,7 @@ TEST_F(ServerTest, GetModelInfo) {
   EXPECT_EQ(info.num_mem_tokens(), 4);
   EXPECT_EQ(info.labels_size(), 5);
   EXPECT_EQ(info.fingerprint(), server_->model().fingerprint);
-  EXPECT_EQ(info.vocab_size(),
-            server_->model().config.content_vocab_size());
+  EXPECT_EQ(info.vocab_size(), server_->model().config.content_vocab_size());
 }
 
 TEST_F(ServerTest, ConverseAnswersLikeTheEngine) {
@@ -121,8 +120,8 @@ TEST_F(ServerTest, SixtyFourConcurrentSessions) {
   }
   for (auto& thread : threads) thread.join();
   for (int i = 0; i < kSessions; ++i) {
-    ASSERT_TRUE(results[i].status.ok()) << i << ": "
-                                        << results[i].status.error_message();
+    ASSERT_TRUE(results[i].status.ok())
+        << i << ": " << results[i].status.error_message();
     ASSERT_EQ(results[i].answers.size(), 1u) << i;
     ExpectSameAnswer(results[i].answers[0],
                      Direct(MakeDocument(100 + i, 40 + i), "where is daniel?"));
@@ -137,8 +136,8 @@ TEST_F(ServerTest, SixtyFourConcurrentSessions) {
 TEST_F(ServerTest, UnaryCallsAndSnapshotRoundTrip) {
   const std::string doc = MakeDocument(3, 90);
   // Cut inside "café"'s two-byte character, mid-word.
-  const size_t cut = doc.find("é") != std::string::npos ? doc.find("é") + 1
-                                                         : doc.size() / 2;
+  const size_t cut =
+      doc.find("é") != std::string::npos ? doc.find("é") + 1 : doc.size() / 2;
   const std::string first = doc.substr(0, cut), second = doc.substr(cut);
 
   grpc::ClientContext create_context;
@@ -266,7 +265,8 @@ TEST_F(ServerTest, TamperedSnapshotIsRefused) {
       stub_->ExportSession(&export_context, export_request, &exported).ok());
   const std::string good = exported.snapshot().data();
   const int before = server_->sessions().size();
-  for (size_t i = 0; i < good.size(); i += std::max<size_t>(1, good.size() / 40)) {
+  for (size_t i = 0; i < good.size();
+       i += std::max<size_t>(1, good.size() / 40)) {
     std::string bad = good;
     bad[i] ^= 0x20;
     grpc::ClientContext context;
@@ -287,8 +287,9 @@ TEST_F(ServerTest, TamperedSnapshotIsRefused) {
   v1::ImportSessionRequest request;
   request.set_snapshot(good);
   v1::CreateSessionResponse response;
-  EXPECT_EQ(other_stub->ImportSession(&context, request, &response).error_code(),
-            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(
+      other_stub->ImportSession(&context, request, &response).error_code(),
+      grpc::StatusCode::FAILED_PRECONDITION);
   other->reset();
   std::filesystem::remove_all(other_dir);
 }
@@ -335,11 +336,12 @@ TEST_F(ServerTest, BadInputBattery) {
             StatusCode::INVALID_ARGUMENT);
   v1::ConverseRequest empty_chunk;
   empty_chunk.mutable_chunk();
-  EXPECT_EQ(code_of({OpenRequest(), empty_chunk}), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code_of({OpenRequest(), empty_chunk}),
+            StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(code_of({OpenRequest(), QuestionRequest("q", "   ")}),
             StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(code_of({OpenRequest(), QuestionRequest("q", std::string(40, 'z') +
-                                                            " x y z w")}),
+  EXPECT_EQ(code_of({OpenRequest(),
+                     QuestionRequest("q", std::string(40, 'z') + " x y z w")}),
             StatusCode::INVALID_ARGUMENT);
   // Unknown and malformed session ids.
   EXPECT_EQ(code_of({OpenRequest(false, std::string(32, 'a'))}),

@@ -4,22 +4,21 @@
 #ifndef RMT_TESTS_SERVER_TEST_UTIL_H_
 #define RMT_TESTS_SERVER_TEST_UTIL_H_
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <thread>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "model/engine.h"
 #include "model/segmenter.h"
 #include "model/untrained_model.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "rmt/v1/memory_qa.grpc.pb.h"
 #include "server/server.h"
 
@@ -27,11 +26,10 @@ namespace rmt::server::testing {
 
 // A tiny model (segments of 16 tokens) in a fresh temp directory.
 inline std::string TinyModelDir(uint64_t seed = 3) {
-  const std::string dir =
-      (std::filesystem::temp_directory_path() /
-       ("rmt-server-test-" + std::to_string(::getpid()) + "-" +
-        std::to_string(seed)))
-          .string();
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("rmt-server-test-" + std::to_string(::getpid()) +
+                            "-" + std::to_string(seed)))
+                              .string();
   UntrainedModelOptions options;
   options.segment_size = 16;
   options.hidden_size = 32;
@@ -189,9 +187,10 @@ inline std::vector<v1::ConverseRequest> DocumentRequests(const std::string& doc,
 // letters, so multi-byte characters get cut).
 inline std::string MakeDocument(int seed, int words) {
   static const char* const kWords[] = {
-      "mary",  "went",  "to",     "the",     "kitchen", "john", "moved",
-      "garden", "café", "naïve", "office",  "bathroom", "took", "apple",
-      "dropped", "hallway", "bedroom", "sandra", "daniel", "journeyed"};
+      "mary",    "went",     "to",     "the",    "kitchen",
+      "john",    "moved",    "garden", "café",   "naïve",
+      "office",  "bathroom", "took",   "apple",  "dropped",
+      "hallway", "bedroom",  "sandra", "daniel", "journeyed"};
   std::string doc;
   uint64_t state = 0x9E3779B97F4A7C15ull * (seed + 1);
   for (int i = 0; i < words; ++i) {

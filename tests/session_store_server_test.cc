@@ -1,6 +1,8 @@
 // The session store wired into the server: two replicas in one process
 // share a dir: store and a snapshot key; a session written by one continues
 // on the other exactly, only for its owner, and is deleted when closed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -10,9 +12,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/time/clock.h"
 #include "server/session_store.h"
@@ -180,8 +179,7 @@ TEST_F(SessionStoreServerTest, AnotherReplicaContinuesFromTheStoredOffset) {
   ASSERT_EQ(answers[0].top_k_size(), static_cast<int>(direct.top_k.size()));
   for (int i = 0; i < answers[0].top_k_size(); ++i) {
     EXPECT_EQ(answers[0].top_k(i).label(), direct.top_k[i].label) << i;
-    EXPECT_NEAR(answers[0].top_k(i).score(), direct.top_k[i].score, 1e-6)
-        << i;
+    EXPECT_NEAR(answers[0].top_k(i).score(), direct.top_k[i].score, 1e-6) << i;
   }
   // The stream was not keep-alive: it closed the session, and the entry.
   EXPECT_TRUE(AwaitNoEntry(id));

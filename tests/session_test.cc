@@ -2,11 +2,11 @@
 // window into the engine, checkpoints and failure.
 #include "server/session.h"
 
+#include <gtest/gtest.h>
+
 #include <future>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/server_test_util.h"
 

@@ -63,9 +63,12 @@ TEST(SnapshotCodecTest, NamesNeedNotBeUtf8) {
 // unnoticed. The signature now covers the whole frame.
 TEST(SnapshotCodecTest, AnyChangedAddedOrRemovedByteIsRefused) {
   const std::string good = EncodeSnapshot(State(), Key());
-  std::vector<std::string> bad = {good + "x", good + std::string(1, '\0'),
+  std::vector<std::string> bad = {good + "x",
+                                  good + std::string(1, '\0'),
                                   good.substr(0, good.size() - 1),
-                                  good.substr(1), "", "RMTSNAP2"};
+                                  good.substr(1),
+                                  "",
+                                  "RMTSNAP2"};
   for (size_t i = 0; i < good.size(); i += 7) {
     std::string flipped = good;
     flipped[i] ^= 0x01;
@@ -76,8 +79,9 @@ TEST(SnapshotCodecTest, AnyChangedAddedOrRemovedByteIsRefused) {
               absl::StatusCode::kInvalidArgument)
         << bytes.size() << " bytes";
   }
-  EXPECT_EQ(DecodeSnapshot(good, Key("another-key-of-the-server")).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      DecodeSnapshot(good, Key("another-key-of-the-server")).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -3,11 +3,11 @@
 #ifndef RMT_TESTS_TINY_MODEL_H_
 #define RMT_TESTS_TINY_MODEL_H_
 
+#include <torch/torch.h>
+
 #include <random>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "model/config.h"
 #include "model/model_directory.h"
@@ -35,8 +35,8 @@ inline ModelConfig TinyConfig(
 
 inline RmtModel TinyModel(uint64_t seed = 7,
                           MemoryAttention attention = MemoryAttention::kFull) {
-  RmtModel model = CreateRandomModel(TinyConfig(attention), SpecialTokens{},
-                                     seed);
+  RmtModel model =
+      CreateRandomModel(TinyConfig(attention), SpecialTokens{}, seed);
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
     if (item.key().find("LayerNorm") == std::string::npos) {
@@ -66,7 +66,8 @@ inline double RelativeError(const torch::Tensor& a, const torch::Tensor& b) {
 
 // ||a - b|| / ||b|| (Frobenius): the usual measure for reduced-precision
 // compute, where single elements may round further than the whole.
-inline double NormRelativeError(const torch::Tensor& a, const torch::Tensor& b) {
+inline double NormRelativeError(const torch::Tensor& a,
+                                const torch::Tensor& b) {
   torch::Tensor x = a.detach().to(torch::kCPU, torch::kDouble);
   torch::Tensor y = b.detach().to(torch::kCPU, torch::kDouble);
   const double scale = y.norm().item<double>();

@@ -1,12 +1,12 @@
 // The memory-task generator, the vocabulary builder, the trainer and the
 // evaluator.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -42,8 +42,10 @@ const Fixture& Shared() {
     auto vocab = BuildTaskVocabulary(f->noise, 1500);
     EXPECT_TRUE(vocab.ok()) << vocab.status();
     f->vocab = *vocab;
-    f->tokenizer = std::make_shared<WordPieceTokenizer>(f->vocab, TokenizerOptions{});
-    auto generator = TaskGenerator::Create(f->tokenizer, f->noise, kSegmentSize);
+    f->tokenizer =
+        std::make_shared<WordPieceTokenizer>(f->vocab, TokenizerOptions{});
+    auto generator =
+        TaskGenerator::Create(f->tokenizer, f->noise, kSegmentSize);
     EXPECT_TRUE(generator.ok()) << generator.status();
     f->generator = std::make_unique<TaskGenerator>(*std::move(generator));
     return f;
@@ -75,14 +77,17 @@ std::string Solve(const Sample& sample) {
   static const std::regex where(R"(^Where is (\w+)\?$)");
   static const std::regex what_of(R"(^What is (\w+) of the (\w+)\?$)");
   static const std::regex what_is_the(R"(^What is the (\w+) (\w+) of\?$)");
-  const std::map<std::string, std::string> opposite = {
-      {"north", "south"}, {"south", "north"}, {"east", "west"}, {"west", "east"}};
+  const std::map<std::string, std::string> opposite = {{"north", "south"},
+                                                       {"south", "north"},
+                                                       {"east", "west"},
+                                                       {"west", "east"}};
   std::map<std::string, std::string> location;
   std::vector<std::array<std::string, 3>> relations;  // a is d of b
   std::smatch m;
   for (const std::string& s : Sentences(sample.document)) {
     if (std::regex_match(s, m, move)) location[m[1]] = m[2];
-    if (std::regex_match(s, m, relation)) relations.push_back({m[1], m[2], m[3]});
+    if (std::regex_match(s, m, relation))
+      relations.push_back({m[1], m[2], m[3]});
   }
   if (std::regex_match(sample.question, m, where)) return location[m[1]];
   if (std::regex_match(sample.question, m, what_of)) {
@@ -117,8 +122,9 @@ TEST(TasksTest, AnswersFollowFromTheFactsInTheText) {
   for (Task task : kAllTasks) {
     for (uint64_t seed = 0; seed < 200; ++seed) {
       Sample sample = generator.Generate(task, 2, seed);
-      ASSERT_EQ(Solve(sample), sample.answer)
-          << TaskName(task) << "\n" << sample.document << "\n" << sample.question;
+      ASSERT_EQ(Solve(sample), sample.answer) << TaskName(task) << "\n"
+                                              << sample.document << "\n"
+                                              << sample.question;
       EXPECT_EQ(TaskLabels()[sample.label], sample.answer);
     }
   }
@@ -162,7 +168,8 @@ TEST(TasksTest, DocumentsFillExactlyTheAskedSegments) {
 TEST(TasksTest, SplitsNeverShareSeeds) {
   for (uint32_t seed : {0u, 1u, 0xffffffffu}) {
     for (uint64_t i : {0ull, 1ull, (1ull << 30) - 1}) {
-      EXPECT_NE(SampleSeed(Split::kTrain, seed, i), SampleSeed(Split::kTest, seed, i));
+      EXPECT_NE(SampleSeed(Split::kTrain, seed, i),
+                SampleSeed(Split::kTest, seed, i));
       EXPECT_NE(SampleSeed(Split::kTrain, seed, i),
                 SampleSeed(Split::kValidation, seed, i));
       EXPECT_EQ(SampleSeed(Split::kTest, seed, i) >> 62, 2u);
@@ -217,8 +224,8 @@ std::vector<nlohmann::json> LogLines(const std::string& text) {
 
 TEST(TrainerTest, LossFallsWithinSeconds) {
   const auto& f = Shared();
-  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
-                                     SpecialTokensOf(*f.vocab), 3);
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
   TrainOptions options;
   options.tasks = {Task::kMemorize};
   options.target_segments = 1;
@@ -246,8 +253,8 @@ TEST(TrainerTest, LossFallsWithinSeconds) {
 // in at the target length.
 TEST(TrainerTest, TaskCurriculumAddsTasksThenSegments) {
   const auto& f = Shared();
-  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
-                                     SpecialTokensOf(*f.vocab), 3);
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
   TrainOptions options;
   options.tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
   options.task_curriculum = true;
@@ -274,8 +281,8 @@ TEST(TrainerTest, TaskCurriculumAddsTasksThenSegments) {
 
 TEST(TrainerTest, ResumesFromItsCheckpoint) {
   const auto& f = Shared();
-  const fs::path dir = fs::temp_directory_path() /
-                       absl::StrCat("rmt_train_resume_", ::getpid());
+  const fs::path dir =
+      fs::temp_directory_path() / absl::StrCat("rmt_train_resume_", ::getpid());
   fs::remove_all(dir);
   TrainOptions options;
   options.out_dir = dir.string();
@@ -286,15 +293,15 @@ TEST(TrainerTest, ResumesFromItsCheckpoint) {
   options.eval_samples = 4;
   options.checkpoint_every = 10;
   {
-    RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
-                                       SpecialTokensOf(*f.vocab), 3);
+    RmtModel model =
+        CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
     ASSERT_TRUE(Train(model, *f.vocab, *f.generator, options, nullptr).ok());
   }
   ASSERT_TRUE(fs::exists(dir / "checkpoint" / "optimizer.pt"));
   options.resume = true;
   options.max_steps = 15;
-  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
-                                     SpecialTokensOf(*f.vocab), 99);
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 99);
   std::stringstream log;
   auto result = Train(model, *f.vocab, *f.generator, options, &log);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -308,14 +315,16 @@ TEST(TrainerTest, ResumesFromItsCheckpoint) {
 
 TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {
   const auto& f = Shared();
-  RmtModel model = CreateRandomModel(SmokeConfig(*f.vocab),
-                                     SpecialTokensOf(*f.vocab), 5);
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 5);
   AccuracyOptions options;
   options.samples = 24;
   options.batch_size = 24;
-  const double batched = Accuracy(*model, *f.generator, Task::kDetect, 3, options);
+  const double batched =
+      Accuracy(*model, *f.generator, Task::kDetect, 3, options);
   options.batch_size = 1;
-  const double single = Accuracy(*model, *f.generator, Task::kDetect, 3, options);
+  const double single =
+      Accuracy(*model, *f.generator, Task::kDetect, 3, options);
   EXPECT_DOUBLE_EQ(batched, single);
   EXPECT_GE(batched, 0.0);
   EXPECT_LE(batched, 1.0);
@@ -331,9 +340,10 @@ TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {
   for (int i = 0; i < options.samples; ++i) {
     const uint64_t index = (static_cast<uint64_t>(Task::kDetect) << 28) |
                            (3ull << 14) | static_cast<uint64_t>(i);
-    label_zero += f.generator->Generate(Task::kDetect, 3,
-                                        SampleSeed(Split::kTest, 1, index))
-                          .label == 0;
+    label_zero +=
+        f.generator
+            ->Generate(Task::kDetect, 3, SampleSeed(Split::kTest, 1, index))
+            .label == 0;
   }
   EXPECT_DOUBLE_EQ(Accuracy(*model, *f.generator, Task::kDetect, 3, options),
                    double(label_zero) / options.samples);
@@ -349,13 +359,13 @@ namespace {
 // the committed weights and on everything that loads them. The full table
 // is rmt-eval's (models/rmt-babi/eval.md); this checks a small sample.
 TEST(BundledModelTest, AnswersMemoryTasksOnTestSamples) {
-  auto bundle = LoadModelDirectory(
-      absl::StrCat(RMT_SOURCE_DIR, "/models/rmt-babi"));
+  auto bundle =
+      LoadModelDirectory(absl::StrCat(RMT_SOURCE_DIR, "/models/rmt-babi"));
   ASSERT_TRUE(bundle.ok()) << bundle.status();
   auto noise = NoiseText::Load(DefaultNoiseFiles());
   ASSERT_TRUE(noise.ok()) << noise.status();
-  auto generator = TaskGenerator::Create(
-      (*bundle)->tokenizer, *noise, (*bundle)->config.rmt.segment_size);
+  auto generator = TaskGenerator::Create((*bundle)->tokenizer, *noise,
+                                         (*bundle)->config.rmt.segment_size);
   ASSERT_TRUE(generator.ok()) << generator.status();
   AccuracyOptions options;
   options.samples = 100;

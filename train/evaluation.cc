@@ -49,9 +49,10 @@ double Accuracy(RmtModelImpl& model, const TaskGenerator& generator, Task task,
     for (int i = 0; i < count; ++i) {
       // Each (task, segments) point draws its own samples: task in bits
       // 28-29, segments in 14-27, sample in 0-13 of the 30-bit index.
-      const uint64_t index = (static_cast<uint64_t>(task) << 28) |
-                             ((static_cast<uint64_t>(segments) & 0x3fff) << 14) |
-                             (static_cast<uint64_t>(start + i) & 0x3fff);
+      const uint64_t index =
+          (static_cast<uint64_t>(task) << 28) |
+          ((static_cast<uint64_t>(segments) & 0x3fff) << 14) |
+          (static_cast<uint64_t>(start + i) & 0x3fff);
       batch.push_back(generator.Generate(
           task, segments, SampleSeed(options.split, options.seed, index)));
       labels.push_back(batch.back().label);

@@ -3,10 +3,10 @@
 #ifndef RMT_TRAIN_EVALUATION_H_
 #define RMT_TRAIN_EVALUATION_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "model/rmt_model.h"
 #include "train/tasks.h"

@@ -18,9 +18,9 @@
 #include "model/status_macros.h"
 #include "model/tokenizer.h"
 #include "nlohmann/json.hpp"
+#include "tools/program_flags.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
-#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning",
           "Tasks, comma-separated.");

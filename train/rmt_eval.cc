@@ -27,10 +27,10 @@
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
+#include "tools/program_flags.h"
 #include "train/evaluation.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
-#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, model, "models/rmt-babi", "Model directory.");
 ABSL_FLAG(std::string, noise_file, "",

@@ -21,10 +21,10 @@
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
+#include "tools/program_flags.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
 #include "train/trainer.h"
-#include "tools/program_flags.h"
 
 ABSL_FLAG(std::string, out, "", "Output model directory (required).");
 ABSL_FLAG(std::string, noise_file, "",

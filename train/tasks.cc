@@ -32,8 +32,8 @@ const T& Pick(const T (&items)[N], std::mt19937_64& rng) {
 
 int LabelOf(const std::string& location) {
   const auto& labels = TaskLabels();
-  return static_cast<int>(
-      std::find(labels.begin(), labels.end(), location) - labels.begin());
+  return static_cast<int>(std::find(labels.begin(), labels.end(), location) -
+                          labels.begin());
 }
 
 struct Facts {
@@ -45,10 +45,10 @@ struct Facts {
 Facts PersonAtLocation(std::mt19937_64& rng) {
   const std::string person = Pick(kPersons, rng);
   const std::string location = Pick(kLocations, rng);
-  return Facts{{absl::StrCat(person, " ", Pick(kMoves, rng), " the ",
-                             location, ".")},
-               absl::StrCat("Where is ", person, "?"),
-               location};
+  return Facts{
+      {absl::StrCat(person, " ", Pick(kMoves, rng), " the ", location, ".")},
+      absl::StrCat("Where is ", person, "?"),
+      location};
 }
 
 // bAbI task 4: "The a is d1 of the b." and "The c is d2 of the b." with
@@ -69,21 +69,23 @@ Facts TwoArgumentRelations(std::mt19937_64& rng) {
       absl::StrCat("The ", c, " is ", kDirections[d2], " of the ", b, ".")};
   switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
     case 0:
-      facts.question = absl::StrCat("What is ", kDirections[d1], " of the ", b, "?");
+      facts.question =
+          absl::StrCat("What is ", kDirections[d1], " of the ", b, "?");
       facts.answer = a;
       break;
     case 1:
-      facts.question = absl::StrCat("What is ", kDirections[d2], " of the ", b, "?");
+      facts.question =
+          absl::StrCat("What is ", kDirections[d2], " of the ", b, "?");
       facts.answer = c;
       break;
     case 2:  // b is opposite(d1) of a
-      facts.question =
-          absl::StrCat("What is the ", b, " ", kDirections[Opposite(d1)], " of?");
+      facts.question = absl::StrCat("What is the ", b, " ",
+                                    kDirections[Opposite(d1)], " of?");
       facts.answer = a;
       break;
     default:
-      facts.question =
-          absl::StrCat("What is the ", b, " ", kDirections[Opposite(d2)], " of?");
+      facts.question = absl::StrCat("What is the ", b, " ",
+                                    kDirections[Opposite(d2)], " of?");
       facts.answer = c;
       break;
   }
@@ -171,8 +173,10 @@ std::vector<std::string> TemplateText() {
     for (const char* location : kLocations) {
       text.push_back(absl::StrCat("The ", location, " is ", direction,
                                   " of the ", location, "."));
-      text.push_back(absl::StrCat("What is ", direction, " of the ", location, "?"));
-      text.push_back(absl::StrCat("What is the ", location, " ", direction, " of?"));
+      text.push_back(
+          absl::StrCat("What is ", direction, " of the ", location, "?"));
+      text.push_back(
+          absl::StrCat("What is the ", location, " ", direction, " of?"));
     }
   }
   return text;
@@ -196,8 +200,9 @@ absl::StatusOr<TaskGenerator> TaskGenerator::Create(
   for (const std::string& text : noise.sentences()) {
     auto words = generator.tokenizer_->SplitWords(text);
     if (!words.ok()) continue;
-    if (std::any_of(words->begin(), words->end(),
-                    [&](const std::string& w) { return reserved.contains(w); })) {
+    if (std::any_of(words->begin(), words->end(), [&](const std::string& w) {
+          return reserved.contains(w);
+        })) {
       continue;
     }
     Sentence sentence = generator.Tokenized(text);
@@ -214,7 +219,8 @@ absl::StatusOr<TaskGenerator> TaskGenerator::Create(
   return generator;
 }
 
-TaskGenerator::Sentence TaskGenerator::Tokenized(const std::string& text) const {
+TaskGenerator::Sentence TaskGenerator::Tokenized(
+    const std::string& text) const {
   auto ids = tokenizer_->Encode(text);
   return Sentence{text, ids.ok() ? *std::move(ids) : std::vector<int32_t>{}};
 }
@@ -231,7 +237,8 @@ Sample TaskGenerator::Generate(Task task, int segments, uint64_t seed) const {
   }
   // Fill with noise to within half a segment of the target, so the ids span
   // exactly `segments` segments (every noise sentence is at most half one).
-  const int64_t target = static_cast<int64_t>(std::max(segments, 1)) * segment_size_;
+  const int64_t target =
+      static_cast<int64_t>(std::max(segments, 1)) * segment_size_;
   int64_t remaining = target - fact_tokens;
   std::vector<const Sentence*> sentences;
   std::uniform_int_distribution<size_t> pick(0, noise_.size() - 1);
@@ -259,7 +266,8 @@ Sample TaskGenerator::Generate(Task task, int segments, uint64_t seed) const {
     slots = {0};
   } else {
     std::uniform_int_distribution<int> slot(0, n);
-    for (size_t i = 0; i < fact_sentences.size(); ++i) slots.push_back(slot(rng));
+    for (size_t i = 0; i < fact_sentences.size(); ++i)
+      slots.push_back(slot(rng));
     std::sort(slots.begin(), slots.end());
   }
   size_t next_fact = 0;

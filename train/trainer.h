@@ -8,12 +8,12 @@
 #ifndef RMT_TRAIN_TRAINER_H_
 #define RMT_TRAIN_TRAINER_H_
 
+#include <torch/torch.h>
+
 #include <map>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "model/rmt_model.h"

@@ -15,7 +15,10 @@ std::vector<std::string> Characters(const std::string& word) {
   std::vector<std::string> chars;
   for (size_t i = 0; i < word.size();) {
     const auto lead = static_cast<unsigned char>(word[i]);
-    const size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    const size_t length = lead < 0x80   ? 1
+                          : lead < 0xE0 ? 2
+                          : lead < 0xF0 ? 3
+                                        : 4;
     chars.push_back(word.substr(i, length));
     i += length;
   }

@@ -13,8 +13,8 @@
 namespace rmt {
 
 struct VocabularyOptions {
-  int size = 4000;      // at most this many tokens (characters always fit)
-  int min_count = 2;    // a word must occur this often to be kept whole
+  int size = 4000;    // at most this many tokens (characters always fit)
+  int min_count = 2;  // a word must occur this often to be kept whole
   bool do_lower_case = true;
   // Kept whole whatever their frequency (task templates, entity names).
   std::vector<std::string> required_text;
