@@ -82,7 +82,8 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:strict_init_order=1 \
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(SANITIZER_DIR)/tsan.supp \
   OMP_NUM_THREADS=1
 TSAN_TESTS := engine_test memory_pool_test server_test server_drain_test \
-  metrics_endpoint_test
+  metrics_endpoint_test server_hardening_test session_test \
+  session_store_server_test snapshot_codec_test auth_test
 
 test-sanitize: deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja $(SANITIZER_CMAKE_FLAGS) \

@@ -310,6 +310,9 @@ void Session::OnQuestionDone(Work work, absl::StatusOr<Answer> answer) {
     absl::MutexLock lock(&mu_);
     // Never answer as if the memory had read a segment that failed.
     if (!failure_.ok()) answer = failure_;
+    // Counted before the answer goes out: a client that asks for the
+    // session's info on receipt sees it.
+    if (answer.ok()) ++questions_answered_;
   }
   if (answer.ok() && observer_ != nullptr) {
     observer_->OnAnswer(absl::Now() - work.asked);
@@ -322,7 +325,6 @@ void Session::OnQuestionDone(Work work, absl::StatusOr<Answer> answer) {
   {
     absl::MutexLock lock(&mu_);
     --questions_in_engine_;
-    if (failure_.ok()) ++questions_answered_;
     last_used_ = absl::Now();
     if (CheckpointReachedLocked() && !checkpoint_announced_) {
       checkpoint_announced_ = true;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -226,21 +227,28 @@ TEST_F(HardeningTest, FastSendersKeepAtMostTheirWindowInTheEngine) {
   constexpr int kStreams = 4;
   std::vector<std::thread> clients;
   std::vector<ConverseResult> results(kStreams);
-  const std::string doc = MakeDocument(9, 3000);
+  const std::string doc = MakeDocument(9, 1500);
   for (int i = 0; i < kStreams; ++i) {
     clients.emplace_back([&, i] {
       std::vector<v1::ConverseRequest> requests = {OpenRequest()};
-      for (int copy = 0; copy < 3; ++copy) requests.push_back(TextRequest(doc));
+      for (int copy = 0; copy < 2; ++copy) requests.push_back(TextRequest(doc));
       requests.push_back(QuestionRequest("q", "where is mary?"));
       results[i] = Converse(*stub_, requests);
     });
   }
-  int64_t most_queued = 0;
-  for (int sample = 0; sample < 200; ++sample) {
-    most_queued = std::max(most_queued, server_->engine().Counters().queued);
-    std::this_thread::yield();
-  }
+  // Samples the engine's queue for as long as the clients stream.
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> most_queued{0};
+  std::thread sampler([&] {
+    while (!done) {
+      const int64_t queued = server_->engine().Counters().queued;
+      if (queued > most_queued) most_queued = queued;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
   for (auto& client : clients) client.join();
+  done = true;
+  sampler.join();
   for (const auto& result : results) {
     ASSERT_TRUE(result.status.ok()) << result.status.error_message();
     ASSERT_EQ(result.answers.size(), 1u);
