@@ -2,6 +2,9 @@
 #   make run    install what is missing, build (Release), serve the bundled model
 #   make test   install what is missing, build, run the test suite
 BUILD_DIR ?= build
+# ccache (when installed) hashes paths relative to the checkout, so a fresh
+# clone (CI) reuses what an earlier build of the same sources compiled.
+export CCACHE_BASEDIR ?= $(CURDIR)
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 # The main job: rmt-server on the bundled reference model.
