@@ -36,7 +36,7 @@ class ConverseReactor final
   }
 
   void OnReadDone(bool ok) override {
-    if (ok) {
+    if (ok && stream_->BeginMessage()) {
       absl::Status handled = Handle(request_);
       if (!handled.ok()) stream_->Fail(handled);
     }

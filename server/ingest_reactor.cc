@@ -31,8 +31,12 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>,
   }
 
   void OnReadDone(bool ok) override {
-    absl::Status handled = ok ? Handle(request_) : OnHalfClose();
-    if (!handled.ok()) stream_->Fail(handled);
+    // A read also fails when the call is cancelled or the connection
+    // drops: that is no end of the document, so no deferred flush then.
+    if (stream_->BeginMessage() && !(!ok && call_->IsCancelled())) {
+      absl::Status handled = ok ? Handle(request_) : OnHalfClose();
+      if (!handled.ok()) stream_->Fail(handled);
+    }
     stream_->ReadDone(ok);
   }
   void OnCancel() override { stream_->Cancelled(); }
@@ -60,6 +64,10 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>,
       ASSIGN_OR_RETURN(std::string id,
                        SessionIdOf(*call_, request.session_id()));
       ASSIGN_OR_RETURN(auto session, context_->sessions->Find(id, owner_));
+      if (context_->sessions->draining()) {
+        return absl::UnavailableError(
+            "the server is shutting down; continue the session elsewhere");
+      }
       SessionStream::Settings settings;
       settings.keep_alive = true;  // Ingest feeds a session; never closes it
       RETURN_IF_ERROR(stream_->Attach(std::move(session), settings));

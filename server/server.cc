@@ -6,6 +6,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -170,16 +171,18 @@ void RmtServer::Drain(absl::Duration grace) {
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   sessions_->StartDraining();
   metrics_->set_draining(true);
+  const int64_t streams = calls_->in_flight();
   const bool idle = calls_->AwaitIdle(deadline);
   // Then the listener closes; calls still running past the grace period
   // are cancelled.
   grpc_server_->Shutdown(
       absl::ToChronoTime(idle ? absl::Now() + absl::Seconds(1) : absl::Now()));
-  // Every stream has ended: what the sessions hold now is final here.
-  sessions_->SaveAll();
-  LogEvent("drain_finished",
-           {{"sessions", absl::StrCat(sessions_->size())},
-            {"streams_cancelled", absl::StrCat(calls_->in_flight())}});
+  // Every stream has ended: what the sessions hold now is final here
+  // (sessions still reading get until the grace ends, at least 5 s).
+  sessions_->SaveAll(std::max(deadline, absl::Now() + absl::Seconds(5)));
+  LogEvent("drain_finished", {{"sessions", absl::StrCat(sessions_->size())},
+                              {"streams_at_start", absl::StrCat(streams)},
+                              {"grace_exceeded", idle ? "false" : "true"}});
 }
 
 RmtServer::~RmtServer() {

@@ -208,11 +208,14 @@ void Session::SubmitReady() {
     Work work;
     {
       absl::MutexLock lock(&mu_);
+      // At a checkpoint everything left comes after it in the document,
+      // questions too: a question in the engine would keep the memory from
+      // being read at the checkpoint.
       const bool blocked =
           !failure_.ok() || backlog_.empty() ||
+          (checkpoint_at_ >= 0 && segments_submitted_ >= checkpoint_at_) ||
           (!backlog_.front().is_question &&
-           (segments_in_engine_ >= max_in_engine_ ||
-            (checkpoint_at_ >= 0 && segments_submitted_ >= checkpoint_at_)));
+           segments_in_engine_ >= max_in_engine_);
       if (blocked) {
         if (!submit_again_) {
           submitting_ = false;
@@ -398,11 +401,33 @@ SessionState Session::StateLocked(HostTensor memory) const {
   return state;
 }
 
-absl::StatusOr<SessionState> Session::TakeCheckpoint() {
+bool Session::CheckpointReached() const {
+  absl::MutexLock lock(&mu_);
+  return CheckpointReachedLocked();
+}
+
+bool Session::IdleLocked() const {
+  return !failure_.ok() || (backlog_.empty() && segments_in_engine_ == 0 &&
+                            questions_in_engine_ == 0);
+}
+
+bool Session::AwaitIdle(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithDeadline(absl::Condition(this, &Session::IdleLocked),
+                               deadline);
+}
+
+absl::StatusOr<SessionState> Session::TakeCheckpoint(
+    const SessionWatcher* holder) {
   SessionState state;
   {
     absl::MutexLock lock(&mu_);
     RETURN_IF_ERROR(failure_);
+    if (watcher_.get() != holder) {
+      // A stream that has ended must not take its successor's checkpoint.
+      return absl::FailedPreconditionError(
+          absl::StrCat("session ", id_, " is no longer held by the caller"));
+    }
     if (!CheckpointReachedLocked()) {
       return absl::FailedPreconditionError(
           absl::StrCat("session ", id_, " has not reached its checkpoint"));
@@ -421,7 +446,9 @@ absl::StatusOr<SessionState> Session::TakeCheckpoint() {
 absl::StatusOr<SessionState> Session::Export() const {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(failure_);
-  if (segments_in_engine_ > 0 || questions_in_engine_ > 0) {
+  // Questions do not change the memory; the engine itself refuses to read
+  // a slot with work in flight.
+  if (segments_in_engine_ > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "session ", id_, " is still reading; export it when it is idle"));
   }

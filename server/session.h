@@ -152,9 +152,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // INVALID_ARGUMENT if the memory is already past that point.
   absl::StatusOr<bool> RequestCheckpoint(int64_t segments)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // True when the memory holds exactly the checkpoint's segments.
+  bool CheckpointReached() const ABSL_LOCKS_EXCLUDED(mu_);
   // The state at the checkpoint, then lets the held segments go on.
-  // FAILED_PRECONDITION if the checkpoint is not reached.
-  absl::StatusOr<SessionState> TakeCheckpoint() ABSL_LOCKS_EXCLUDED(mu_);
+  // FAILED_PRECONDITION if the checkpoint is not reached or `holder` no
+  // longer holds the session.
+  absl::StatusOr<SessionState> TakeCheckpoint(const SessionWatcher* holder)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until nothing of the session is queued or running (or it failed);
+  // false at the deadline.
+  bool AwaitIdle(absl::Time deadline) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The whole state; FAILED_PRECONDITION while the engine holds work of
   // this session, DATA_LOSS for a failed session.
@@ -192,6 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<Work> FailLocked(const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CheckpointReachedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IdleLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SessionState StateLocked(HostTensor memory) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

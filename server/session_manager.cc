@@ -219,9 +219,15 @@ std::vector<std::shared_ptr<Session>> SessionManager::All() const {
   return all;
 }
 
-void SessionManager::SaveAll() {
+void SessionManager::SaveAll(absl::Time deadline) {
   if (persistence_ == nullptr) return;
   const std::vector<std::shared_ptr<Session>> all = All();
+  for (const std::shared_ptr<Session>& session : all) {
+    if (!session->AwaitIdle(deadline)) {
+      LogEvent("session_still_reading_at_drain", {{"session", session->id()}},
+               "warning");
+    }
+  }
   persistence_->SaveAllAndWait(all);
   LogEvent("sessions_saved", {{"sessions", absl::StrCat(all.size())},
                               {"store", persistence_->Describe()}});

@@ -94,8 +94,10 @@ class SessionManager {
   void SaveSoon(const std::shared_ptr<Session>& session)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Writes every live session to the store and waits for the writes (no-op
-  // without persistence). For drain, once the streams have ended.
-  void SaveAll() ABSL_LOCKS_EXCLUDED(mu_);
+  // without persistence). For drain, once the streams have ended: a kept
+  // session may still be reading what its stream sent, so each gets until
+  // `deadline` to finish first.
+  void SaveAll(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
   // New sessions get UNAVAILABLE from now on.
   void StartDraining() ABSL_LOCKS_EXCLUDED(mu_);

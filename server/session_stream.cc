@@ -142,8 +142,15 @@ absl::Status SessionStream::RequestSnapshot() {
   // Every segment sent so far, and nothing after it; a snapshot already on
   // its way to a later point holds all of that too.
   const int64_t at = progress.segments_processed + progress.segments_pending;
+  if (checkpoint_ == Checkpoint::kWaiting && at < checkpoint_at_) {
+    // The session holds segments back for a later point: move its
+    // checkpoint down to this one (the later one stays wanted).
+    checkpoints_wanted_.insert(at);
+    checkpoint_ = Checkpoint::kNone;
+    return RequestNextCheckpointLocked();
+  }
   if (checkpoint_ != Checkpoint::kNone && at <= checkpoint_at_) {
-    return absl::OkStatus();
+    return absl::OkStatus();  // the snapshot on its way holds all of it
   }
   checkpoints_wanted_.insert(at);
   return RequestNextCheckpointLocked();
@@ -179,7 +186,7 @@ void SessionStream::ExportCheckpoint() {
     absl::MutexLock lock(&mu_);
     session = session_;
   }
-  absl::StatusOr<SessionState> state = session->TakeCheckpoint();
+  absl::StatusOr<SessionState> state = session->TakeCheckpoint(this);
   std::string data;
   if (state.ok()) data = EncodeSnapshot(*state, *context_->snapshot_key);
   {
@@ -223,8 +230,16 @@ void SessionStream::EndLocked(const absl::Status& status) {
 }
 
 void SessionStream::ReadDone(bool more) {
+  bool release = false;
+  grpc::Status release_status;
   {
     absl::MutexLock lock(&mu_);
+    handling_message_ = false;
+    if (release_deferred_) {
+      release_deferred_ = false;
+      release = true;
+      release_status = deferred_status_;
+    }
     reading_ = false;
     if (!more && state_ == State::kReading) {
       // A stream that never attached a session has nothing to finish.
@@ -235,6 +250,7 @@ void SessionStream::ReadDone(bool more) {
       }
     }
   }
+  if (release) ReleaseSession(release_status);
   Pump();
 }
 
@@ -284,6 +300,12 @@ SessionStream::Actions SessionStream::DecideLocked() {
   SessionProgress progress;
   if (session_ != nullptr) progress = session_->Progress();
   const bool live = state_ == State::kReading || state_ == State::kHalfClosed;
+  // The session may have reached the checkpoint with its announcement
+  // still on the way: never end a stream that owes that snapshot.
+  if (checkpoint_ == Checkpoint::kWaiting && session_ != nullptr &&
+      session_->CheckpointReached()) {
+    checkpoint_ = Checkpoint::kReady;
+  }
 
   // The client is done and so is its work: the last progress, then OK.
   if (state_ == State::kHalfClosed && progress.segments_pending == 0 &&
@@ -389,6 +411,14 @@ void SessionStream::ReleaseSession(const grpc::Status& status) {
   {
     absl::MutexLock lock(&mu_);
     if (session_released_ || session_ == nullptr) return;
+    if (handling_message_) {
+      // The read path is feeding the session right now; it gives the
+      // session back when it is done (MessageDone), so no input of this
+      // stream reaches a session that another stream may hold next.
+      release_deferred_ = true;
+      deferred_status_ = status;
+      return;
+    }
     session_released_ = true;
     session = session_;
     keep = settings_.keep_alive;
@@ -401,17 +431,30 @@ void SessionStream::ReleaseSession(const grpc::Status& status) {
                          static_cast<absl::StatusCode>(status.error_code()))},
             {"tokens", absl::StrCat(progress.tokens_received)},
             {"segments", absl::StrCat(progress.segments_processed)}});
-  session->Release();
   if (keep) {
+    session->Release();
     // Written to the shared store (if any) off this thread.
     context_->sessions->SaveSoon(session);
-  } else {
-    // A closed session's queued work is cancelled at once.
-    context_->sessions
-        ->Close(session->id(), session->owner(),
-                status.ok() ? SessionOutcome::kClosed : SessionOutcome::kFailed)
-        .IgnoreError();  // NOT_FOUND: closed meanwhile (e.g. expired)
+    return;
   }
+  // Closed while still leased, so no new stream takes the session in
+  // between and sees its queued work cancelled. ABORTED is the reaper's
+  // expiry.
+  const SessionOutcome outcome =
+      status.ok() ? SessionOutcome::kClosed
+      : status.error_code() == grpc::StatusCode::ABORTED
+          ? SessionOutcome::kExpired
+          : SessionOutcome::kFailed;
+  context_->sessions->Close(session->id(), session->owner(), outcome)
+      .IgnoreError();  // NOT_FOUND: closed meanwhile (e.g. expired)
+  session->Release();
+}
+
+bool SessionStream::BeginMessage() {
+  absl::MutexLock lock(&mu_);
+  if (state_ != State::kReading) return false;
+  handling_message_ = true;
+  return true;
 }
 
 }  // namespace rmt::server

@@ -96,6 +96,9 @@ class SessionStream final : public SessionWatcher,
   absl::Status Flush() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Ask(const v1::Question& question) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RequestSnapshot() ABSL_LOCKS_EXCLUDED(mu_);
+  // Called by the reactor before it handles a message: false when the
+  // stream is ending (the message is dropped). ReadDone ends the handling.
+  bool BeginMessage() ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the call with `status` (the first failure wins).
   void Fail(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -167,6 +170,10 @@ class SessionStream final : public SessionWatcher,
   Checkpoint checkpoint_ ABSL_GUARDED_BY(mu_) = Checkpoint::kNone;
   int64_t checkpoint_at_ ABSL_GUARDED_BY(mu_) = 0;  // while not kNone
   bool session_released_ ABSL_GUARDED_BY(mu_) = false;
+  // The read path is inside a message handler; a release meanwhile waits.
+  bool handling_message_ ABSL_GUARDED_BY(mu_) = false;
+  bool release_deferred_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status deferred_status_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rmt::server

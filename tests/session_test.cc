@@ -131,7 +131,7 @@ TEST_F(SessionTest, CheckpointHoldsTheMemoryAtExactlyNSegments) {
   ASSERT_TRUE(cut.ok());
   ASSERT_GT(*cut, 8);
   watcher->ready.get_future().wait();
-  auto state = session->TakeCheckpoint();
+  auto state = session->TakeCheckpoint(watcher.get());
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->segments_processed, 5);
   EXPECT_EQ(static_cast<int>(state->pending_segments.size()), *cut - 5);
