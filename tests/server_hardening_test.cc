@@ -351,3 +351,57 @@ TEST_F(HardeningTest, SnapshotsAtExactMultiplesAndSignedWhole) {
 
 }  // namespace
 }  // namespace rmt::server::testing
+
+namespace rmt::server::testing {
+namespace {
+
+// Found in review: a snapshot asked for below a periodic checkpoint still
+// waiting was dropped, and the stream ended OK without it.
+TEST_F(HardeningTest, ASnapshotBelowAPendingPeriodicOneIsDelivered) {
+  Start(Options());
+  const std::string text = MakeDocument(14, 30);
+  const int64_t tokens =
+      static_cast<int64_t>(server_->model().tokenizer->Encode(text)->size());
+  const int64_t segments = tokens / 16;  // full segments cut (tiny model)
+  ASSERT_GE(segments, 1);
+  ASSERT_LT(segments, 64);
+  v1::ConverseRequest open = OpenRequest();
+  open.mutable_open()->set_snapshot_every_segments(64);
+  v1::ConverseRequest snapshot;
+  snapshot.mutable_snapshot();
+  ConverseResult result = Converse(*stub_, {open, TextRequest(text), snapshot});
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.snapshots.size(), 1u);
+  grpc::ClientContext context;
+  v1::ImportSessionRequest request;
+  request.set_snapshot(result.snapshots[0]);
+  v1::CreateSessionResponse imported;
+  ASSERT_TRUE(stub_->ImportSession(&context, request, &imported).ok());
+  EXPECT_EQ(imported.info().progress().segments_processed(), segments);
+}
+
+// Found in review: a question right after a snapshot request slipped into
+// the engine before the checkpoint was taken and failed the stream.
+TEST_F(HardeningTest, SnapshotsAndQuestionsBackToBack) {
+  Start(Options());
+  const std::string doc = MakeDocument(15, 200);
+  v1::ConverseRequest snapshot;
+  snapshot.mutable_snapshot();
+  std::vector<v1::ConverseRequest> requests = {OpenRequest(), TextRequest(doc)};
+  for (int i = 0; i < 4; ++i) {
+    requests.push_back(snapshot);
+    requests.push_back(
+        QuestionRequest("q" + std::to_string(i), "where is mary?"));
+  }
+  ConverseResult result = Converse(*stub_, requests);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.answers.size(), 4u);
+  EXPECT_GE(result.snapshots.size(), 1u);
+  for (const v1::Answer& answer : result.answers) {
+    ExpectSameAnswer(answer,
+                     DirectAnswer(server_->model(), doc, "where is mary?", 3));
+  }
+}
+
+}  // namespace
+}  // namespace rmt::server::testing
