@@ -95,12 +95,12 @@ test-sanitize: deps
 	$(ASAN_ENV) ctest --test-dir $(ASAN_BUILD_DIR) $(CTEST_FLAGS)
 
 # Only TSAN_TESTS are built; ctest's placeholders for the others
-# (<name>_NOT_BUILT) are skipped.
+# (<name>_NOT_BUILT) and the deploy scripts (they need rmt-client) are skipped.
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja $(SANITIZER_CMAKE_FLAGS) \
 	  -DRMT_SANITIZE=thread $(CMAKE_FLAGS)
 	$(TSAN_ENV) cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(TSAN_TESTS)
-	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$'
+	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$|^deploy_'
 
 bench: build
 	$(BUILD_DIR)/bench/rmt-bench
