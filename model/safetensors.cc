@@ -25,25 +25,25 @@ using Json = nlohmann::json;
 // is a corrupt length field, and refusing it early avoids parsing (and
 // allocating for) garbage.
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;
-constexpr std::string_view kMetadataKey = "__metadata__";
+constexpr absl::string_view kMetadataKey = "__metadata__";
 // The spec recommends padding the header so the data region starts 8-byte
 // aligned; readers can then use the mapped bytes of any dtype in place.
 constexpr size_t kDataAlignment = 8;
 
 // Debian's abseil is built with its own absl::string_view
 // (ABSL_OPTION_USE_STD_STRING_VIEW 0), which absl::StrCat cannot take from a
-// std::string_view; this bridges the two.
-absl::string_view Absl(std::string_view text) {
+// absl::string_view; this bridges the two.
+absl::string_view Absl(absl::string_view text) {
   return absl::string_view(text.data(), text.size());
 }
 
-absl::Status FileError(std::string_view path, std::string_view message) {
+absl::Status FileError(absl::string_view path, absl::string_view message) {
   return absl::InvalidArgumentError(
       absl::StrCat(Absl(path), ": ", Absl(message)));
 }
 
-absl::Status ErrnoError(int error_number, std::string_view path,
-                        std::string_view action) {
+absl::Status ErrnoError(int error_number, absl::string_view path,
+                        absl::string_view action) {
   return absl::ErrnoToStatus(error_number,
                              absl::StrCat(Absl(path), ": ", Absl(action)));
 }
@@ -83,7 +83,7 @@ struct Extent {
 // Validates one header entry; fills `view` (all but its data pointer, which
 // the caller sets from the mapping) and `extent` (its byte range within the
 // data region).
-absl::Status ParseEntry(std::string_view path, const std::string& name,
+absl::Status ParseEntry(absl::string_view path, const std::string& name,
                         const Json& entry, uint64_t data_size, TensorView* view,
                         Extent* extent) {
   const std::string where = absl::StrCat("tensor \"", name, "\"");
@@ -168,7 +168,7 @@ absl::Status ParseEntry(std::string_view path, const std::string& name,
   return absl::OkStatus();
 }
 
-absl::Status ParseMetadata(std::string_view path, const Json& value,
+absl::Status ParseMetadata(absl::string_view path, const Json& value,
                            std::map<std::string, std::string>* metadata) {
   if (!value.is_object()) {
     return FileError(path, "\"__metadata__\" must be an object of strings");
@@ -186,7 +186,7 @@ absl::Status ParseMetadata(std::string_view path, const Json& value,
 
 // Sorted by begin, so one pass with the furthest end seen so far finds any
 // overlap. Empty tensors own no bytes and cannot overlap.
-absl::Status CheckNoOverlap(std::string_view path,
+absl::Status CheckNoOverlap(absl::string_view path,
                             std::vector<Extent> extents) {
   std::sort(extents.begin(), extents.end(),
             [](const Extent& a, const Extent& b) {
@@ -207,7 +207,7 @@ absl::Status CheckNoOverlap(std::string_view path,
 
 // Writes all of `bytes`, retrying short writes and EINTR.
 absl::Status WriteAll(int fd, const void* bytes, size_t size,
-                      std::string_view path) {
+                      absl::string_view path) {
   const char* cursor = static_cast<const char*>(bytes);
   while (size > 0) {
     const ssize_t written = ::write(fd, cursor, size);
@@ -270,7 +270,7 @@ size_t DTypeSize(DType dtype) {
   return 0;
 }
 
-std::string_view DTypeName(DType dtype) {
+absl::string_view DTypeName(DType dtype) {
   switch (dtype) {
     case DType::kF32:
       return "F32";
@@ -378,7 +378,7 @@ SafetensorsFile::~SafetensorsFile() {
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
 }
 
-absl::StatusOr<TensorView> SafetensorsFile::Get(std::string_view name) const {
+absl::StatusOr<TensorView> SafetensorsFile::Get(absl::string_view name) const {
   auto it = tensors_.find(std::string(name));
   if (it == tensors_.end()) {
     return absl::NotFoundError(

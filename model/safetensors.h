@@ -18,11 +18,11 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rmt {
 
@@ -30,7 +30,7 @@ enum class DType { kF32, kF16, kBF16, kI32, kI64 };
 
 size_t DTypeSize(DType dtype);
 // The safetensors spelling: "F32", "F16", "BF16", "I32", "I64".
-std::string_view DTypeName(DType dtype);
+absl::string_view DTypeName(DType dtype);
 
 // A tensor's bytes in row-major (C) order, not owned.
 struct TensorView {
@@ -63,7 +63,7 @@ class SafetensorsFile {
     return metadata_;
   }
   // NOT_FOUND naming the file and the tensor when absent.
-  absl::StatusOr<TensorView> Get(std::string_view name) const;
+  absl::StatusOr<TensorView> Get(absl::string_view name) const;
 
  private:
   SafetensorsFile() = default;

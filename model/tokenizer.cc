@@ -208,7 +208,7 @@ const char* ContinuationError(uint8_t lead, size_t index, uint8_t byte) {
   return nullptr;
 }
 
-char32_t DecodeSequence(std::string_view bytes) {
+char32_t DecodeSequence(absl::string_view bytes) {
   const uint8_t lead = static_cast<uint8_t>(bytes[0]);
   char32_t c = lead & (bytes.size() == 2   ? 0x1F
                        : bytes.size() == 3 ? 0x0F
@@ -219,7 +219,7 @@ char32_t DecodeSequence(std::string_view bytes) {
   return c;
 }
 
-bool IsValidUtf8(std::string_view text) {
+bool IsValidUtf8(absl::string_view text) {
   for (size_t i = 0; i < text.size();) {
     const uint8_t lead = static_cast<uint8_t>(text[i]);
     if (lead < 0x80) {
@@ -247,7 +247,7 @@ void AppendUtf8(char32_t c, std::string* out) {
   out->append(reinterpret_cast<const char*>(bytes), n);
 }
 
-int CountCodePoints(std::string_view utf8) {
+int CountCodePoints(absl::string_view utf8) {
   int count = 0;
   for (char byte : utf8) count += (static_cast<uint8_t>(byte) & 0xC0) != 0x80;
   return count;
@@ -300,7 +300,7 @@ class Machine {
         ids_(*ids),
         words_(words) {}
 
-  absl::Status Feed(std::string_view bytes) {
+  absl::Status Feed(absl::string_view bytes) {
     if (carry_.failed) return FailedStream();
     const size_t ids_before = ids_.size();
     for (const char ch : bytes) {
@@ -434,7 +434,7 @@ class Machine {
 // SaveState format: "RMTK", version byte 1, then varints: offset, the
 // partial sequence (length + bytes), segment and word (length + code points).
 
-constexpr std::string_view kStateMagic = "RMTK";
+constexpr absl::string_view kStateMagic = "RMTK";
 constexpr uint8_t kStateVersion = 1;
 
 void PutVarint(uint64_t value, std::string* out) {
@@ -447,7 +447,7 @@ void PutVarint(uint64_t value, std::string* out) {
 
 class StateReader {
  public:
-  explicit StateReader(std::string_view data) : data_(data) {}
+  explicit StateReader(absl::string_view data) : data_(data) {}
 
   bool Varint(uint64_t* value) {
     *value = 0;
@@ -460,7 +460,7 @@ class StateReader {
     return false;
   }
 
-  bool Bytes(size_t n, std::string_view* bytes) {
+  bool Bytes(size_t n, absl::string_view* bytes) {
     if (data_.size() - pos_ < n) return false;
     *bytes = data_.substr(pos_, n);
     pos_ += n;
@@ -481,11 +481,11 @@ class StateReader {
   bool AtEnd() const { return pos_ == data_.size(); }
 
  private:
-  std::string_view data_;
+  absl::string_view data_;
   size_t pos_ = 0;
 };
 
-bool IsIncompleteSequence(std::string_view bytes) {
+bool IsIncompleteSequence(absl::string_view bytes) {
   if (bytes.empty()) return true;
   const uint8_t lead = static_cast<uint8_t>(bytes[0]);
   if (lead < 0x80 || LeadError(lead) != nullptr) return false;
@@ -500,12 +500,12 @@ bool IsIncompleteSequence(std::string_view bytes) {
 
 // Debian's abseil has its own absl::string_view
 // (ABSL_OPTION_USE_STD_STRING_VIEW 0), which absl::StrCat and absl's string
-// hashing cannot take from a std::string_view; this bridges the two.
-absl::string_view Absl(std::string_view text) {
+// hashing cannot take from a absl::string_view; this bridges the two.
+absl::string_view Absl(absl::string_view text) {
   return absl::string_view(text.data(), text.size());
 }
 
-absl::Status SourceError(std::string_view source, std::string_view message) {
+absl::Status SourceError(absl::string_view source, absl::string_view message) {
   return absl::InvalidArgumentError(
       absl::StrCat(Absl(source), ": ", Absl(message)));
 }
@@ -522,13 +522,13 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::Load(
 }
 
 absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromText(
-    std::string_view text, std::string_view source) {
+    absl::string_view text, absl::string_view source) {
   if (text.empty()) return SourceError(source, "empty vocabulary file");
   std::vector<std::string> tokens;
   for (size_t start = 0; start < text.size();) {
     size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
+    if (end == absl::string_view::npos) end = text.size();
+    absl::string_view line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     tokens.emplace_back(line);
     start = end + 1;
@@ -537,7 +537,7 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromText(
 }
 
 absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokens(
-    std::vector<std::string> tokens, std::string_view source) {
+    std::vector<std::string> tokens, absl::string_view source) {
   if (tokens.empty()) return SourceError(source, "empty vocabulary");
   if (tokens.size() > static_cast<size_t>(INT32_MAX)) {
     return SourceError(source, "more than 2^31 - 1 tokens");
@@ -584,7 +584,7 @@ absl::StatusOr<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokens(
   return std::shared_ptr<const Vocabulary>(std::move(vocab));
 }
 
-int32_t Vocabulary::Find(std::string_view token) const {
+int32_t Vocabulary::Find(absl::string_view token) const {
   auto it = ids_.find(Absl(token));
   return it == ids_.end() ? -1 : it->second;
 }
@@ -601,7 +601,7 @@ absl::Status Vocabulary::Save(const std::string& path) const {
 // TokenizerOptions
 
 absl::StatusOr<TokenizerOptions> TokenizerOptions::FromJson(
-    std::string_view json_text, std::string_view source) {
+    absl::string_view json_text, absl::string_view source) {
   const Json root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded() || !root.is_object()) {
     return SourceError(source, "not a JSON object");
@@ -653,7 +653,7 @@ WordPieceTokenizer::WordPieceTokenizer(std::shared_ptr<const Vocabulary> vocab,
 }
 
 absl::StatusOr<std::vector<int32_t>> WordPieceTokenizer::Encode(
-    std::string_view text) const {
+    absl::string_view text) const {
   StreamingTokenizer stream(this);
   std::vector<int32_t> ids;
   RETURN_IF_ERROR(stream.Feed(text, &ids));
@@ -662,7 +662,7 @@ absl::StatusOr<std::vector<int32_t>> WordPieceTokenizer::Encode(
 }
 
 absl::StatusOr<std::vector<std::string>> WordPieceTokenizer::SplitWords(
-    std::string_view text) const {
+    absl::string_view text) const {
   Carry carry;
   std::vector<int32_t> unused;
   std::vector<std::u32string> words;
@@ -756,7 +756,7 @@ StreamingTokenizer& StreamingTokenizer::operator=(
     StreamingTokenizer&& other) noexcept = default;
 StreamingTokenizer::~StreamingTokenizer() = default;
 
-absl::Status StreamingTokenizer::Feed(std::string_view bytes,
+absl::Status StreamingTokenizer::Feed(absl::string_view bytes,
                                       std::vector<int32_t>* ids) {
   return Machine(*tokenizer_, state_.get(), ids).Feed(bytes);
 }
@@ -783,8 +783,8 @@ std::string StreamingTokenizer::SaveState() const {
   return out;
 }
 
-absl::Status StreamingTokenizer::RestoreState(std::string_view state) {
-  auto invalid = [](std::string_view why) {
+absl::Status StreamingTokenizer::RestoreState(absl::string_view state) {
+  auto invalid = [](absl::string_view why) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid tokenizer state: ", Absl(why)));
   };
@@ -792,14 +792,14 @@ absl::Status StreamingTokenizer::RestoreState(std::string_view state) {
     return invalid("bad magic");
   }
   StateReader reader(state.substr(kStateMagic.size()));
-  std::string_view version;
+  absl::string_view version;
   if (!reader.Bytes(1, &version) ||
       static_cast<uint8_t>(version[0]) != kStateVersion) {
     return invalid("unsupported version");
   }
   State restored;
   uint64_t partial_size = 0;
-  std::string_view partial;
+  absl::string_view partial;
   if (!reader.Varint(&restored.offset) || !reader.Varint(&partial_size) ||
       partial_size > 3 || !reader.Bytes(partial_size, &partial) ||
       !IsIncompleteSequence(partial) || restored.offset < partial_size) {

@@ -26,11 +26,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rmt {
 
@@ -43,13 +43,13 @@ class Vocabulary {
   // Load's parser for text already in memory (vocab.txt's contents);
   // `source` names the text in errors.
   static absl::StatusOr<std::shared_ptr<const Vocabulary>> FromText(
-      std::string_view text, std::string_view source = "vocabulary");
+      absl::string_view text, absl::string_view source = "vocabulary");
   static absl::StatusOr<std::shared_ptr<const Vocabulary>> FromTokens(
-      std::vector<std::string> tokens, std::string_view source = "vocabulary");
+      std::vector<std::string> tokens, absl::string_view source = "vocabulary");
 
   int32_t size() const { return static_cast<int32_t>(tokens_.size()); }
   // -1 when absent.
-  int32_t Find(std::string_view token) const;
+  int32_t Find(absl::string_view token) const;
   const std::string& Token(int32_t id) const { return tokens_.at(id); }
   const std::vector<std::string>& tokens() const { return tokens_; }
   // Writes one token per line.
@@ -80,8 +80,8 @@ struct TokenizerOptions {
 
   // Reads tokenizer_config.json's keys (do_lower_case, strip_accents,
   // tokenize_chinese_chars); absent keys keep their defaults.
-  static absl::StatusOr<TokenizerOptions> FromJson(std::string_view json_text,
-                                                   std::string_view source);
+  static absl::StatusOr<TokenizerOptions> FromJson(absl::string_view json_text,
+                                                   absl::string_view source);
 };
 
 class WordPieceTokenizer {
@@ -90,12 +90,12 @@ class WordPieceTokenizer {
                      TokenizerOptions options);
 
   // INVALID_ARGUMENT for text that is not valid UTF-8 (with the byte offset).
-  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text) const;
+  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text) const;
   // The normalised words Encode would split into pieces (text cleaned,
   // lower-cased and stripped of accents as configured, punctuation and CJK
   // characters as words of their own); for building vocabularies.
   absl::StatusOr<std::vector<std::string>> SplitWords(
-      std::string_view text) const;
+      absl::string_view text) const;
   // Joins pieces, gluing "##" continuations to the previous piece.
   std::string Decode(const std::vector<int32_t>& ids) const;
 
@@ -129,7 +129,7 @@ class StreamingTokenizer {
   // Consumes `bytes` and appends the ids of every word completed so far.
   // INVALID_ARGUMENT for invalid UTF-8 (nothing is appended then); the stream
   // is then unusable (FAILED_PRECONDITION) until RestoreState.
-  absl::Status Feed(std::string_view bytes, std::vector<int32_t>* ids);
+  absl::Status Feed(absl::string_view bytes, std::vector<int32_t>* ids);
   // Ends the text: appends the ids of the last word. INVALID_ARGUMENT if the
   // text ended inside a UTF-8 sequence. The stream can be fed again after.
   absl::Status Finish(std::vector<int32_t>* ids);
@@ -139,7 +139,7 @@ class StreamingTokenizer {
   std::string SaveState() const;
   // INVALID_ARGUMENT (and no change) for a string SaveState did not produce
   // or one that exceeds this tokenizer's max_input_chars_per_word bounds.
-  absl::Status RestoreState(std::string_view state);
+  absl::Status RestoreState(absl::string_view state);
   // Bytes fed so far that have not yet produced ids.
   bool has_pending() const;
 

@@ -1,6 +1,5 @@
 #include "server/session.h"
 
-#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -102,8 +101,7 @@ absl::StatusOr<int> Session::FeedText(absl::string_view bytes) {
     // as it was before the bad chunk.
     const std::string before = tokenizer_.SaveState();
     std::vector<int32_t> ids;
-    absl::Status fed =
-        tokenizer_.Feed(std::string_view(bytes.data(), bytes.size()), &ids);
+    absl::Status fed = tokenizer_.Feed(bytes, &ids);
     if (!fed.ok()) {
       tokenizer_.RestoreState(before).IgnoreError();  // its own output
       return fed;
@@ -168,9 +166,7 @@ absl::Status Session::ValidateQuestion(const std::vector<int32_t>& ids) const {
 
 absl::StatusOr<std::vector<int32_t>> Session::EncodeQuestion(
     absl::string_view text) const {
-  ASSIGN_OR_RETURN(
-      std::vector<int32_t> ids,
-      model_->tokenizer->Encode(std::string_view(text.data(), text.size())));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, model_->tokenizer->Encode(text));
   RETURN_IF_ERROR(ValidateQuestion(ids));
   return ids;
 }

@@ -29,13 +29,13 @@ struct GoldenCase {
   std::vector<int32_t> ids;
 };
 
-void WriteFile(const std::string& path, std::string_view text) {
+void WriteFile(const std::string& path, absl::string_view text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
 }
 
 // Printable form of test text for failure messages.
-std::string Escape(std::string_view text) {
+std::string Escape(absl::string_view text) {
   std::string out;
   for (char c : text) {
     const auto byte = static_cast<uint8_t>(c);
@@ -93,7 +93,7 @@ class TokenizerTest : public ::testing::Test {
 
   // Feeds `text` cut at `cuts` (sorted byte offsets) and finishes.
   static std::vector<int32_t> FeedInPieces(const WordPieceTokenizer& tokenizer,
-                                           std::string_view text,
+                                           absl::string_view text,
                                            const std::vector<size_t>& cuts) {
     StreamingTokenizer stream(&tokenizer);
     std::vector<int32_t> ids;
@@ -142,7 +142,7 @@ TEST_F(TokenizerTest, MatchesGoldenReference) {
 TEST_F(TokenizerTest, HandWrittenExpectations) {
   WordPieceTokenizer uncased = Tokenizer(TokenizerOptions{});
   auto tokens = [&](const WordPieceTokenizer& tokenizer,
-                    std::string_view text) {
+                    absl::string_view text) {
     auto ids = tokenizer.Encode(text);
     EXPECT_TRUE(ids.ok()) << ids.status();
     return ids.ok() ? Tokens(tokenizer, *ids) : "";
@@ -346,8 +346,8 @@ TEST_F(TokenizerTest, StateStaysBoundedWithoutWhitespace) {
       while (fed < (1u << 20)) {
         // Odd piece sizes cut inside multi-byte sequences; the stream itself
         // is `unit` repeated.
-        const std::string_view piece =
-            std::string_view(twice).substr(fed % chunk.size(), 4099);
+        const absl::string_view piece =
+            absl::string_view(twice).substr(fed % chunk.size(), 4099);
         ASSERT_TRUE(stream.Feed(piece, &ids).ok());
         fed += piece.size();
         max_state = std::max(max_state, stream.SaveState().size());

@@ -105,7 +105,7 @@ absl::Status Run() {
   for (size_t offset = 0; offset < text.size(); offset += chunk_bytes) {
     ids.clear();
     RETURN_IF_ERROR(
-        stream.Feed(std::string_view(text).substr(offset, chunk_bytes), &ids));
+        stream.Feed(absl::string_view(text).substr(offset, chunk_bytes), &ids));
     for (auto& segment : segmenter.Append(ids)) submit(std::move(segment));
   }
   ids.clear();

@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t length = piece < num_cuts ? cuts[piece] : text.size();
     if (length > text.size() - pos) length = text.size() - pos;
     stream_ok =
-        stream->Feed(std::string_view(text).substr(pos, length), &streamed)
+        stream->Feed(absl::string_view(text).substr(pos, length), &streamed)
             .ok();
     pos += length;
     if (stream_ok && piece == restore_at) {
