@@ -219,6 +219,8 @@ char32_t DecodeSequence(absl::string_view bytes) {
   return c;
 }
 
+}  // namespace
+
 bool IsValidUtf8(absl::string_view text) {
   for (size_t i = 0; i < text.size();) {
     const uint8_t lead = static_cast<uint8_t>(text[i]);
@@ -239,6 +241,8 @@ bool IsValidUtf8(absl::string_view text) {
   }
   return true;
 }
+
+namespace {
 
 void AppendUtf8(char32_t c, std::string* out) {
   utf8proc_uint8_t bytes[4];

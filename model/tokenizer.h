@@ -34,6 +34,10 @@
 
 namespace rmt {
 
+// True for strict UTF-8 (RFC 3629: no overlong forms, surrogates or code
+// points past U+10FFFF), the text the tokenizer accepts.
+bool IsValidUtf8(absl::string_view text);
+
 class Vocabulary {
  public:
   // One token per line, the line number is the id. INVALID_ARGUMENT naming

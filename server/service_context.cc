@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/status_macros.h"
+#include "model/tokenizer.h"
 
 namespace rmt::server {
 
@@ -57,41 +58,9 @@ absl::StatusOr<int> FeedChunk(Session& session, const v1::Chunk& chunk) {
 }
 
 absl::Status CheckUtf8(absl::string_view bytes, absl::string_view field) {
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
-    size_t length = 0;
-    uint32_t min = 0;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      min = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      min = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      min = 0x10000;
-    }
-    bool valid = length > 0 && i + length <= bytes.size();
-    uint32_t code_point = valid ? (lead & (0x7F >> length)) : 0;
-    for (size_t k = 1; valid && k < length; ++k) {
-      const unsigned char next = static_cast<unsigned char>(bytes[i + k]);
-      valid = (next & 0xC0) == 0x80;
-      code_point = (code_point << 6) | (next & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-    valid = valid && code_point >= min && code_point <= 0x10FFFF &&
-            !(code_point >= 0xD800 && code_point <= 0xDFFF);
-    if (!valid) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " is not valid UTF-8 (byte ", i, "); send UTF-8 text"));
-    }
-    i += length;
-  }
-  return absl::OkStatus();
+  if (IsValidUtf8(bytes)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " is not valid UTF-8; send UTF-8 text"));
 }
 
 absl::StatusOr<int> TopKOf(const v1::Question& question, int default_top_k,

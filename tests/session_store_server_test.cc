@@ -15,6 +15,7 @@
 
 #include "absl/time/clock.h"
 #include "server/session_store.h"
+#include "tests/free_port.h"
 #include "tests/server_test_util.h"
 
 namespace rmt::server::testing {
@@ -25,21 +26,7 @@ using ::testing::HasSubstr;
 constexpr char kAlice[] = "alice-token";
 constexpr char kBob[] = "bob-token";
 
-// A port nothing listens on now (bound, read, closed).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::rmt::testing::FreePort;
 
 void Authorize(grpc::ClientContext& context, const std::string& token) {
   context.AddMetadata("authorization", "Bearer " + token);

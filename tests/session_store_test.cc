@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/free_port.h"
 
 namespace rmt::server {
 namespace {
@@ -74,24 +75,7 @@ std::string MakeTempDir() {
   return templ;
 }
 
-// A port nothing listens on now: bind port 0, read what the kernel chose,
-// close. Another process could take it meanwhile; on a test machine it will
-// not in practice.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::rmt::testing::FreePort;
 
 using RawReply = std::unique_ptr<redisReply, void (*)(void*)>;
 
