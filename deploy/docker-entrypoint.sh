@@ -27,6 +27,7 @@ RMT_METRICS_LISTEN metrics_listen
 RMT_DEVICE device
 RMT_DTYPE dtype
 RMT_MAX_BATCH max_batch
+RMT_CUDA_GRAPHS cuda_graphs
 RMT_MAX_QUEUE_DELAY max_queue_delay
 RMT_MAX_SESSIONS max_sessions
 RMT_DEVICE_SESSIONS device_sessions

@@ -94,7 +94,13 @@ class ConverseReactor final
     }
     const bool has_metadata_id =
         call_->client_metadata().count("x-session-id") > 0;
-    if (!open.snapshot().empty() &&
+    const bool new_id = !open.new_session_id().empty();
+    if (new_id && !open.session_id().empty()) {
+      return absl::InvalidArgumentError(
+          "`open` continues a session (session_id) or opens a new one "
+          "(new_session_id), not both");
+    }
+    if (!open.snapshot().empty() && !new_id &&
         (!open.session_id().empty() || has_metadata_id)) {
       return absl::InvalidArgumentError(
           "`open` takes a session to continue (session_id or x-session-id "
@@ -110,7 +116,15 @@ class ConverseReactor final
     std::shared_ptr<Session> session;
     SessionStream::Settings settings;
     bool created = false;
-    if (!open.session_id().empty() || has_metadata_id) {
+    if (new_id) {
+      // x-session-id, when sent too, must name the same id.
+      ASSIGN_OR_RETURN(std::string id,
+                       SessionIdOf(*call_, open.new_session_id()));
+      ASSIGN_OR_RETURN(session,
+                       CreateSession(*context_, owner_, open.snapshot(), id));
+      settings.resumed = !open.snapshot().empty();
+      created = true;
+    } else if (!open.session_id().empty() || has_metadata_id) {
       ASSIGN_OR_RETURN(std::string id, SessionIdOf(*call_, open.session_id()));
       ASSIGN_OR_RETURN(session, context_->sessions->Find(id, owner_));
       if (context_->sessions->draining()) {

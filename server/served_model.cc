@@ -1,5 +1,6 @@
 #include "server/served_model.h"
 
+#include "absl/strings/str_cat.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
@@ -19,6 +20,15 @@ absl::StatusOr<ServedModel> LoadServedModel(const ServedModelOptions& options) {
   load.device = device;
   ASSIGN_OR_RETURN(load.dtype, ParseComputeDType(options.dtype));
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(directory, load));
+  if (bundle->config.rmt.num_mem_tokens <= 0) {
+    // A plain BERT checkpoint loads (config.json without "rmt"), but with
+    // no memory nothing of a document reaches the answer.
+    return absl::FailedPreconditionError(absl::StrCat(
+        directory,
+        " is a plain BERT model (no memory tokens): serving it would answer "
+        "without reading the document. Turn it into an RMT model with "
+        "rmt-import --num_mem_tokens=N and train it (rmt-train --init)."));
+  }
   ServedModel served;
   served.name = bundle->name;
   served.directory = bundle->directory;

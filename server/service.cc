@@ -90,8 +90,14 @@ grpc::ServerUnaryReactor* MemoryQAService::CreateSession(
     v1::CreateSessionResponse* response) {
   absl::Status status = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::string owner, context_->auth->Owner(*call));
-    ASSIGN_OR_RETURN(auto session, server::CreateSession(*context_, owner,
-                                                         request->snapshot()));
+    // The id the client drew, if any (also accepted as x-session-id).
+    std::string id = request->session_id();
+    if (!id.empty() || call->client_metadata().count("x-session-id") > 0) {
+      ASSIGN_OR_RETURN(id, SessionIdOf(*call, id));
+    }
+    ASSIGN_OR_RETURN(
+        auto session,
+        server::CreateSession(*context_, owner, request->snapshot(), id));
     response->set_session_id(session->id());
     FillSessionInfo(*session, response->mutable_info());
     return absl::OkStatus();

@@ -123,14 +123,15 @@ void FillAnswer(const std::string& question_id, const Answer& answer,
 
 absl::StatusOr<std::shared_ptr<Session>> CreateSession(
     const ServiceContext& context, const std::string& owner,
-    const std::string& snapshot) {
+    const std::string& snapshot, const std::string& id) {
   SessionState state;
   if (!snapshot.empty()) {
     // Verify before taking a slot: a bad snapshot costs nothing.
     ASSIGN_OR_RETURN(state, DecodeSnapshot(snapshot, *context.snapshot_key));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<Session> session,
-                   context.sessions->Create(owner));
+                   id.empty() ? context.sessions->Create(owner)
+                              : context.sessions->CreateWithId(id, owner));
   if (!snapshot.empty()) {
     absl::Status restored = session->Restore(state);
     if (!restored.ok()) {

@@ -79,10 +79,11 @@ void FillProgress(const SessionProgress& progress, v1::Progress* out);
 void FillAnswer(const std::string& question_id, const Answer& answer,
                 int64_t segments_seen, v1::Answer* out);
 
-// A new session, restored from `snapshot` when it is non-empty.
+// A new session, restored from `snapshot` when it is non-empty, under
+// `id` when the client chose one (else the server draws it).
 absl::StatusOr<std::shared_ptr<Session>> CreateSession(
     const ServiceContext& context, const std::string& owner,
-    const std::string& snapshot);
+    const std::string& snapshot, const std::string& id = "");
 
 }  // namespace rmt::server
 

@@ -74,6 +74,31 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Create(
   return session;
 }
 
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateWithId(
+    const std::string& id, const std::string& owner) {
+  if (!IsWellFormedSessionId(id)) {
+    return absl::InvalidArgumentError(
+        "a new session's id is 32 lower-case hex digits (16 random bytes)");
+  }
+  const auto taken = [&id] {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session id ", id,
+                     " is taken; continue that session, or draw another id"));
+  };
+  // The store read runs outside mu_; a session restored or created under
+  // the id meanwhile is caught below.
+  if (persistence_ != nullptr) {
+    ASSIGN_OR_RETURN(const bool stored, persistence_->Contains(id));
+    if (stored) return taken();
+  }
+  absl::MutexLock lock(&mu_);
+  if (sessions_.contains(id)) return taken();
+  ASSIGN_OR_RETURN(std::shared_ptr<Session> session, CreateLocked(id, owner));
+  if (persistence_ != nullptr) persistence_->Track(session, /*written=*/false);
+  LogEvent("session_created", {{"session", id}, {"id_from", "client"}});
+  return session;
+}
+
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateLocked(
     const std::string& id, const std::string& owner) {
   if (draining_) {
@@ -209,6 +234,18 @@ absl::Status SessionManager::Close(const std::string& id,
 
 void SessionManager::SaveSoon(const std::shared_ptr<Session>& session) {
   if (persistence_ != nullptr) persistence_->SaveSoon(session);
+}
+
+int64_t SessionManager::store_checkpoint_every() const {
+  return persistence_ != nullptr ? persistence_->checkpoint_every_segments()
+                                 : 0;
+}
+
+void SessionManager::SaveCheckpoint(const std::shared_ptr<Session>& session,
+                                    int64_t segments, std::string snapshot) {
+  if (persistence_ != nullptr) {
+    persistence_->SaveCheckpoint(session, segments, std::move(snapshot));
+  }
 }
 
 std::vector<std::shared_ptr<Session>> SessionManager::All() const {

@@ -77,6 +77,12 @@ class SessionManager {
   // the engine has no memory slot left even after offloading).
   absl::StatusOr<std::shared_ptr<Session>> Create(const std::string& owner)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A new session under `id`, which the client drew (so that a load
+  // balancer hashing it routes the first call like the later ones).
+  // INVALID_ARGUMENT for a malformed id; ALREADY_EXISTS when a live or
+  // stored session has it; UNAVAILABLE when the store cannot say.
+  absl::StatusOr<std::shared_ptr<Session>> CreateWithId(
+      const std::string& id, const std::string& owner) ABSL_LOCKS_EXCLUDED(mu_);
   // INVALID_ARGUMENT for a malformed id, NOT_FOUND for an unknown one.
   // With persistence, a session not held here is restored from the store
   // under its id (the store's errors: SessionPersistence::Load; also
@@ -93,6 +99,13 @@ class SessionManager {
   // without persistence).
   void SaveSoon(const std::shared_ptr<Session>& session)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // How many segments a stream reads between the checkpoints it writes to
+  // the store; 0 without persistence (streams then take none).
+  int64_t store_checkpoint_every() const;
+  // Writes a checkpoint a stream took: `snapshot` (EncodeSnapshot) holds
+  // the session after `segments` segments.
+  void SaveCheckpoint(const std::shared_ptr<Session>& session, int64_t segments,
+                      std::string snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes every live session to the store and waits for the writes (no-op
   // without persistence). For drain, once the streams have ended: a kept
   // session may still be reading what its stream sent, so each gets until

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -106,6 +107,18 @@ absl::StatusOr<SessionState> SessionPersistence::Load(
   return state;
 }
 
+absl::StatusOr<bool> SessionPersistence::Contains(const std::string& id) {
+  absl::StatusOr<std::string> entry = store_->Get(id);
+  if (entry.ok()) return true;
+  if (absl::IsNotFound(entry.status())) return false;
+  if (absl::IsUnavailable(entry.status())) {
+    return absl::UnavailableError(
+        absl::StrCat("the session store is unavailable (",
+                     entry.status().message(), "); retry in a few seconds"));
+  }
+  return entry.status();
+}
+
 void SessionPersistence::Track(const std::shared_ptr<Session>& session,
                                bool written) {
   absl::MutexLock lock(&mu_);
@@ -202,21 +215,47 @@ void SessionPersistence::Write(const std::shared_ptr<Session>& session) {
              {{"session", id}, {"reason", state.status().ToString()}});
     return;
   }
-  const absl::Status put = store_->Put(
-      id, StoreEntry(session->owner(), EncodeSnapshot(*state, *key_)),
-      options_.ttl);
-  if (observer_ != nullptr) observer_->OnStoreWrite(put.ok());
-  if (!put.ok()) {
-    // write_wanted stays: the reaper tries again.
-    LogEvent("session_checkpoint_failed",
-             {{"session", id}, {"error", put.ToString()}}, "warning");
-    return;
+  if (!Put(*session, state->segments_processed,
+           EncodeSnapshot(*state, *key_))) {
+    return;  // write_wanted stays: the reaper tries again
   }
   absl::MutexLock lock(&mu_);
   if (auto it = tracked_.find(id); it != tracked_.end()) {
-    it->second.segments_written = state->segments_processed;
     it->second.write_wanted = false;
   }
+}
+
+void SessionPersistence::SaveCheckpoint(const std::shared_ptr<Session>& session,
+                                        int64_t segments,
+                                        std::string snapshot) {
+  absl::MutexLock lock(&mu_);
+  if (!tracked_.contains(session->id())) return;  // closed meanwhile
+  writer_.Post([this, session, segments, snapshot = std::move(snapshot)] {
+    {
+      absl::MutexLock lock(&mu_);
+      // Closed since: its delete is queued behind this task.
+      if (!tracked_.contains(session->id())) return;
+    }
+    Put(*session, segments, snapshot);
+  });
+}
+
+bool SessionPersistence::Put(const Session& session, int64_t segments,
+                             const std::string& snapshot) {
+  const absl::Status put = store_->Put(
+      session.id(), StoreEntry(session.owner(), snapshot), options_.ttl);
+  if (observer_ != nullptr) observer_->OnStoreWrite(put.ok());
+  if (!put.ok()) {
+    LogEvent("session_checkpoint_failed",
+             {{"session", session.id()}, {"error", put.ToString()}}, "warning");
+    return false;
+  }
+  absl::MutexLock lock(&mu_);
+  if (auto it = tracked_.find(session.id()); it != tracked_.end()) {
+    it->second.segments_written =
+        std::max(it->second.segments_written, segments);
+  }
+  return true;
 }
 
 void SessionPersistence::Forget(const std::string& id, bool delete_entry) {

@@ -4,6 +4,12 @@
 // there is none and sessions live only in the process, as before.
 //
 // The checkpoint rule (what is written when):
+//   - while a stream (Converse, Ingest) feeds the session, every
+//     `checkpoint_every_segments` segments: the stream takes the checkpoint
+//     (the session holds later segments back until the memory after exactly
+//     that many is copied) and hands the signed snapshot to SaveCheckpoint,
+//     so a replica lost in the middle of a document loses at most that many
+//     segments, which the client resends;
 //   - when a keep-alive stream (Converse with keep_alive, Ingest) ends;
 //   - from the reaper, for a session that no stream or call holds and that
 //     has no work pending, when it was never written (a new or imported
@@ -59,8 +65,9 @@ class SessionStoreObserver {
 struct SessionPersistenceOptions {
   // How long an entry lives after its last write (--session_idle_ttl).
   absl::Duration ttl = absl::Minutes(10);
-  // The reaper writes an idle session once it has processed this many
-  // segments since its last write (--checkpoint_every_segments).
+  // Streams write their session every this many segments, and the reaper
+  // an idle session that has processed this many since its last write
+  // (--checkpoint_every_segments).
   int64_t checkpoint_every_segments = 64;
   // How often the reaper asks the store to drop expired entries.
   absl::Duration remove_expired_every = absl::Minutes(1);
@@ -83,6 +90,9 @@ class SessionPersistence {
                                     const std::string& owner)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Whether the store holds an entry for `id` (any owner's);
+  // UNAVAILABLE when the store is down.
+  absl::StatusOr<bool> Contains(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // A session that now lives here: `written` is true when the store already
   // holds its state (it was restored from there).
   void Track(const std::shared_ptr<Session>& session, bool written)
@@ -90,6 +100,13 @@ class SessionPersistence {
   // Writes the session soon (a keep-alive stream ended).
   void SaveSoon(const std::shared_ptr<Session>& session)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Writes `snapshot` (EncodeSnapshot of the session's state after
+  // `segments` segments), a checkpoint its stream took, soon.
+  void SaveCheckpoint(const std::shared_ptr<Session>& session, int64_t segments,
+                      std::string snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t checkpoint_every_segments() const {
+    return options_.checkpoint_every_segments;
+  }
   // The reaper's pass over the live sessions at `now`: writes those the
   // checkpoint rule names, and now and then drops expired entries.
   void OnReap(const std::vector<std::shared_ptr<Session>>& sessions,
@@ -117,8 +134,12 @@ class SessionPersistence {
   // Queues a write unless one is queued.
   void QueueWriteLocked(const std::string& id, std::shared_ptr<Session> session)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writer thread.
+  // Writer thread: exports the (idle) session and writes it.
   void Write(const std::shared_ptr<Session>& session) ABSL_LOCKS_EXCLUDED(mu_);
+  // Writer thread: puts one signed snapshot of the session, taken after
+  // `segments` segments; false if the store refused it.
+  bool Put(const Session& session, int64_t segments,
+           const std::string& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
   void Delete(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Constant after construction.

@@ -73,13 +73,10 @@ absl::Status SessionStream::Attach(std::shared_ptr<Session> session,
       outbox_.push_back(ProgressResponse(session_->Progress()));
     }
   }
-  if (settings.snapshot_every_segments > 0) {
-    checkpoints_wanted_.insert(
-        NextMultiple(session_->Progress().segments_processed,
-                     settings.snapshot_every_segments));
-    return RequestNextCheckpointLocked();
-  }
-  return absl::OkStatus();
+  const int64_t processed = session_->Progress().segments_processed;
+  WantNextLocked(kForClient, processed);
+  WantNextLocked(kForStore, processed);
+  return RequestNextCheckpointLocked();
 }
 
 absl::Status SessionStream::FeedChunk(const v1::Chunk& chunk) {
@@ -145,24 +142,32 @@ absl::Status SessionStream::RequestSnapshot() {
   if (checkpoint_ == Checkpoint::kWaiting && at < checkpoint_at_) {
     // The session holds segments back for a later point: move its
     // checkpoint down to this one (the later one stays wanted).
-    checkpoints_wanted_.insert(at);
+    checkpoints_wanted_[at] |= kForClient;
     checkpoint_ = Checkpoint::kNone;
     return RequestNextCheckpointLocked();
   }
   if (checkpoint_ != Checkpoint::kNone && at <= checkpoint_at_) {
-    return absl::OkStatus();  // the snapshot on its way holds all of it
+    // The snapshot on its way holds all of it; make sure the client gets it.
+    checkpoints_wanted_[checkpoint_at_] |= kForClient;
+    return absl::OkStatus();
   }
-  checkpoints_wanted_.insert(at);
+  checkpoints_wanted_[at] |= kForClient;
   return RequestNextCheckpointLocked();
 }
 
+int64_t SessionStream::EveryLocked(Purpose purpose) const {
+  return purpose == kForClient ? settings_.snapshot_every_segments
+                               : context_->sessions->store_checkpoint_every();
+}
+
+void SessionStream::WantNextLocked(Purpose purpose, int64_t segments) {
+  const int64_t every = EveryLocked(purpose);
+  if (every > 0) checkpoints_wanted_[NextMultiple(segments, every)] |= purpose;
+}
+
 absl::Status SessionStream::RequestNextCheckpointLocked() {
-  if (checkpoint_ != Checkpoint::kNone || checkpoints_wanted_.empty()) {
-    return absl::OkStatus();
-  }
-  const int64_t every = settings_.snapshot_every_segments;
-  while (true) {
-    const int64_t at = *checkpoints_wanted_.begin();
+  while (checkpoint_ == Checkpoint::kNone && !checkpoints_wanted_.empty()) {
+    const auto [at, purposes] = *checkpoints_wanted_.begin();
     absl::StatusOr<bool> reached = session_->RequestCheckpoint(at);
     if (reached.ok()) {
       checkpoint_ = *reached ? Checkpoint::kReady : Checkpoint::kWaiting;
@@ -170,14 +175,19 @@ absl::Status SessionStream::RequestNextCheckpointLocked() {
       return absl::OkStatus();
     }
     // A kept session may still be reading what an earlier stream sent:
-    // a multiple it has already passed is skipped, not an error.
-    if (reached.status().code() != absl::StatusCode::kInvalidArgument ||
-        every <= 0) {
+    // a periodic checkpoint it has already passed moves on to the next
+    // multiple, not an error.
+    if (reached.status().code() != absl::StatusCode::kInvalidArgument) {
       return reached.status();
     }
     checkpoints_wanted_.erase(checkpoints_wanted_.begin());
-    checkpoints_wanted_.insert(at + every);
+    for (const Purpose purpose : {kForClient, kForStore}) {
+      if ((purposes & purpose) == 0) continue;
+      if (EveryLocked(purpose) <= 0) return reached.status();
+      WantNextLocked(purpose, at);
+    }
   }
+  return absl::OkStatus();
 }
 
 void SessionStream::ExportCheckpoint() {
@@ -189,26 +199,43 @@ void SessionStream::ExportCheckpoint() {
   absl::StatusOr<SessionState> state = session->TakeCheckpoint(this);
   std::string data;
   if (state.ok()) data = EncodeSnapshot(*state, *context_->snapshot_key);
+  bool for_store = false;
   {
     absl::MutexLock lock(&mu_);
     checkpoint_ = Checkpoint::kNone;
     if (!state.ok()) {
       EndLocked(state.status());
     } else if (state_ == State::kReading || state_ == State::kHalfClosed) {
-      v1::ConverseResponse response;
-      response.mutable_snapshot()->set_data(std::move(data));
-      response.mutable_snapshot()->set_segments_processed(
-          state->segments_processed);
-      outbox_.push_back(std::move(response));
-      // Every snapshot wanted up to here is this one.
+      // Every checkpoint wanted up to here is this one.
       const int64_t at = state->segments_processed;
-      checkpoints_wanted_.erase(checkpoints_wanted_.begin(),
-                                checkpoints_wanted_.upper_bound(at));
-      const int64_t every = settings_.snapshot_every_segments;
-      if (every > 0 && at % every == 0) checkpoints_wanted_.insert(at + every);
+      const auto end = checkpoints_wanted_.upper_bound(at);
+      int purposes = 0;
+      for (auto it = checkpoints_wanted_.begin(); it != end; ++it) {
+        purposes |= it->second;
+      }
+      checkpoints_wanted_.erase(checkpoints_wanted_.begin(), end);
+      if ((purposes & kForStore) != 0) {
+        for_store = true;
+        WantNextLocked(kForStore, at);
+      }
+      if ((purposes & kForClient) != 0) {
+        v1::ConverseResponse response;
+        response.mutable_snapshot()->set_data(for_store ? data
+                                                        : std::move(data));
+        response.mutable_snapshot()->set_segments_processed(at);
+        outbox_.push_back(std::move(response));
+        // A snapshot asked for in between leaves the period as it was.
+        const int64_t every = EveryLocked(kForClient);
+        if (every > 0 && at % every == 0) WantNextLocked(kForClient, at);
+      }
       absl::Status next = RequestNextCheckpointLocked();
       if (!next.ok()) EndLocked(next);
     }
+  }
+  // Off the lock: the store write itself runs on the persistence's thread.
+  if (for_store) {
+    context_->sessions->SaveCheckpoint(session, state->segments_processed,
+                                       std::move(data));
   }
   Pump();
 }

@@ -19,10 +19,13 @@
 // chunk of text, whatever the client sends; gRPC flow control slows the
 // rest.
 //
-// Snapshots (Converse): at every multiple of snapshot_every_segments and on
-// request, the session holds later segments back until the memory is
-// exported; the export (device-to-host copy and signature) runs on the
-// background worker, never on the engine's scheduler thread.
+// Checkpoints: for the client (Converse: at every multiple of
+// snapshot_every_segments and on request) and for the session store (every
+// --checkpoint_every_segments, when the server has one), the session holds
+// later segments back until the memory is exported; the export
+// (device-to-host copy and signature) runs on the background worker, never
+// on the engine's scheduler thread. One export serves every purpose wanted
+// at or before its point: the client gets a `snapshot`, the store a write.
 //
 // Threads: gRPC's callbacks, the engine's scheduler thread (session events)
 // and the background worker all call in. Pump decides under mu_ and starts
@@ -36,8 +39,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -123,6 +126,8 @@ class SessionStream final : public SessionWatcher,
   //   memory is at the checkpoint) -> kExporting (on the background
   //   worker) -> kNone. A checkpoint already reached skips kWaiting.
   enum class Checkpoint { kNone, kWaiting, kReady, kExporting };
+  // Who wants a checkpoint (bits of checkpoints_wanted_'s values).
+  enum Purpose : int { kForClient = 1, kForStore = 2 };
 
   // What one round of Pump starts, decided under mu_.
   struct Actions {
@@ -138,6 +143,11 @@ class SessionStream final : public SessionWatcher,
   void EndLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Asks the session for the next wanted checkpoint, if none is pending.
   absl::Status RequestNextCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The period of `purpose`'s checkpoints (0: only on request).
+  int64_t EveryLocked(Purpose purpose) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wants `purpose`'s next periodic checkpoint after `segments`.
+  void WantNextLocked(Purpose purpose, int64_t segments)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Background worker: copies and signs the checkpoint, queues it.
   void ExportCheckpoint() ABSL_LOCKS_EXCLUDED(mu_);
   // Gives the lease back and closes the session unless it is kept.
@@ -164,9 +174,9 @@ class SessionStream final : public SessionWatcher,
   // Progress changed since the last progress response (coalesced).
   bool progress_dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool final_progress_sent_ ABSL_GUARDED_BY(mu_) = false;
-  // Checkpoints (segment counts) still to snapshot, smallest first; the
-  // smallest is the one the session holds segments back for.
-  std::set<int64_t> checkpoints_wanted_ ABSL_GUARDED_BY(mu_);
+  // Checkpoints still to take: segment count -> Purpose bits, smallest
+  // first; the smallest is the one the session holds segments back for.
+  std::map<int64_t, int> checkpoints_wanted_ ABSL_GUARDED_BY(mu_);
   Checkpoint checkpoint_ ABSL_GUARDED_BY(mu_) = Checkpoint::kNone;
   int64_t checkpoint_at_ ABSL_GUARDED_BY(mu_) = 0;  // while not kNone
   bool session_released_ ABSL_GUARDED_BY(mu_) = false;

@@ -105,6 +105,64 @@ TEST_F(ServerTest, KeepAliveSessionContinuesInAnotherStream) {
   ExpectSameAnswer(two.answers[0], Direct(doc, "where is sandra?"));
 }
 
+// A client may draw a new session's id (so a load balancer hashing
+// x-session-id routes its first stream like its later calls).
+TEST_F(ServerTest, ClientChosenSessionIds) {
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  const auto open_new = [](const std::string& new_id,
+                           const std::string& continued = "") {
+    v1::ConverseRequest request = OpenRequest(/*keep_alive=*/true, continued);
+    request.mutable_open()->set_new_session_id(new_id);
+    return request;
+  };
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("x-session-id", id);
+    const ConverseResult opened = Converse(
+        *stub_, {open_new(id), TextRequest("Mary went home.")}, &context);
+    ASSERT_TRUE(opened.status.ok()) << opened.status.error_message();
+    EXPECT_EQ(opened.session_id, id);
+  }
+  // Taken now: by a stream and by CreateSession.
+  EXPECT_EQ(Converse(*stub_, {open_new(id)}).status.error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  {
+    grpc::ClientContext context;
+    v1::CreateSessionRequest request;
+    request.set_session_id(id);
+    v1::CreateSessionResponse response;
+    EXPECT_EQ(stub_->CreateSession(&context, request, &response).error_code(),
+              grpc::StatusCode::ALREADY_EXISTS);
+  }
+  // The kept session continues under its id.
+  const ConverseResult continued =
+      Converse(*stub_, {OpenRequest(false, id), TextRequest(" And then?")});
+  ASSERT_TRUE(continued.status.ok()) << continued.status.error_message();
+  EXPECT_EQ(continued.session_id, id);
+  ASSERT_FALSE(continued.progress.empty());
+  EXPECT_EQ(
+      continued.progress.back().bytes_received(),
+      static_cast<int64_t>(std::string("Mary went home. And then?").size()));
+  // Malformed, both kinds of id at once, and a metadata id that disagrees.
+  EXPECT_EQ(Converse(*stub_, {open_new("not-hex")}).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string other = "fedcba9876543210fedcba9876543210";
+  EXPECT_EQ(Converse(*stub_, {open_new(other, id)}).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext mismatched;
+  mismatched.AddMetadata("x-session-id", id);
+  EXPECT_EQ(
+      Converse(*stub_, {open_new(other)}, &mismatched).status.error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+  // CreateSession under a fresh id.
+  grpc::ClientContext context;
+  v1::CreateSessionRequest request;
+  request.set_session_id(other);
+  v1::CreateSessionResponse response;
+  ASSERT_TRUE(stub_->CreateSession(&context, request, &response).ok());
+  EXPECT_EQ(response.session_id(), other);
+}
+
 TEST_F(ServerTest, SixtyFourConcurrentSessions) {
   constexpr int kSessions = 64;
   std::vector<ConverseResult> results(kSessions);

@@ -15,6 +15,7 @@
 
 #include "absl/time/clock.h"
 #include "server/session_store.h"
+#include "server/snapshot_codec.h"
 #include "tests/free_port.h"
 #include "tests/server_test_util.h"
 
@@ -27,6 +28,9 @@ constexpr char kAlice[] = "alice-token";
 constexpr char kBob[] = "bob-token";
 
 using ::rmt::testing::FreePort;
+
+// A store entry is the SHA-256 of its owner, then the signed snapshot.
+constexpr size_t kOwnerDigestBytes = 32;
 
 void Authorize(grpc::ClientContext& context, const std::string& token) {
   context.AddMetadata("authorization", "Bearer " + token);
@@ -71,6 +75,26 @@ class SessionStoreServerTest : public ::testing::Test {
     }
     return entry;
   }
+  // The store's entry for `id` once it holds the session after `bytes`
+  // bytes of text (streams also write checkpoints on the way; bounded:
+  // 20 s).
+  absl::StatusOr<std::string> AwaitEntryAt(const std::string& id,
+                                           int64_t bytes) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    auto key = SnapshotKey::FromBytes(Options().snapshot_key);
+    if (!key.ok()) return key.status();
+    while (true) {
+      absl::StatusOr<std::string> entry = store_->Get(id);
+      if (entry.ok() && entry->size() > kOwnerDigestBytes) {
+        auto state = DecodeSnapshot(entry->substr(kOwnerDigestBytes), *key);
+        if (state.ok() && state->bytes_received == bytes) return entry;
+      }
+      if (absl::Now() >= deadline) {
+        return absl::DeadlineExceededError("no entry at that offset");
+      }
+      std::this_thread::yield();
+    }
+  }
   // True once the store holds no entry for `id` (bounded: 20 s).
   bool AwaitNoEntry(const std::string& id) {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -91,6 +115,53 @@ class SessionStoreServerTest : public ::testing::Test {
     grpc::ClientContext context;
     Authorize(context, kAlice);
     return Converse(*stub, requests, &context);
+  }
+
+  // What a client does after losing the replica of session `id`: opens it
+  // on `server` (restored from the store), reads where it stands
+  // (`resumed`), sends the rest of `doc` and `question`, and checks the
+  // answer equals an uninterrupted run of the whole document.
+  void ResumeAndExpectDirectAnswer(RmtServer& server, const std::string& id,
+                                   const std::string& doc,
+                                   const std::string& question,
+                                   v1::Progress* resumed) {
+    auto stub = StubFor(server.port());
+    grpc::ClientContext context;
+    Authorize(context, kAlice);
+    // A server that never answers fails the test instead of hanging it.
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    auto stream = stub->Converse(&context);
+    ASSERT_TRUE(stream->Write(OpenRequest(/*keep_alive=*/false, id)));
+    v1::ConverseResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    ASSERT_TRUE(response.has_opened());
+    EXPECT_TRUE(response.opened().resumed());
+    EXPECT_EQ(response.opened().session_id(), id);
+    ASSERT_TRUE(stream->Read(&response));
+    ASSERT_TRUE(response.has_progress());
+    *resumed = response.progress();
+    const int64_t offset = resumed->bytes_received();
+    ASSERT_LE(offset, static_cast<int64_t>(doc.size()));
+    for (auto& request : DocumentRequests(doc.substr(offset), 29)) {
+      ASSERT_TRUE(stream->Write(request));
+    }
+    ASSERT_TRUE(stream->Write(QuestionRequest("q", question, 3)));
+    stream->WritesDone();
+    std::vector<v1::Answer> answers;
+    while (stream->Read(&response)) {
+      if (response.has_answer()) answers.push_back(response.answer());
+    }
+    const grpc::Status status = stream->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(answers.size(), 1u);
+    const Answer direct = DirectAnswer(server.model(), doc, question, 3);
+    ASSERT_EQ(answers[0].top_k_size(), static_cast<int>(direct.top_k.size()));
+    for (int i = 0; i < answers[0].top_k_size(); ++i) {
+      EXPECT_EQ(answers[0].top_k(i).label(), direct.top_k[i].label) << i;
+      EXPECT_NEAR(answers[0].top_k(i).score(), direct.top_k[i].score, 1e-6)
+          << i;
+    }
   }
 
   grpc::Status GetSession(RmtServer& server, const std::string& token,
@@ -123,7 +194,7 @@ TEST_F(SessionStoreServerTest, AnotherReplicaContinuesFromTheStoredOffset) {
   ASSERT_EQ(at_end.bytes_received(), static_cast<int64_t>(half));
   const std::string id = first.session_id;
   // Written when the keep-alive stream ended.
-  absl::StatusOr<std::string> entry = AwaitEntry(id);
+  absl::StatusOr<std::string> entry = AwaitEntryAt(id, half);
   ASSERT_TRUE(entry.ok()) << entry.status();
   // Replica A is lost: put the store back as that checkpoint left it (its
   // shutdown wrote the session again).
@@ -132,46 +203,91 @@ TEST_F(SessionStoreServerTest, AnotherReplicaContinuesFromTheStoredOffset) {
 
   std::unique_ptr<RmtServer> b = StartServer(Options());
   ASSERT_NE(b, nullptr);
-  auto stub = StubFor(b->port());
-  grpc::ClientContext context;
-  Authorize(context, kAlice);
-  // A server that never answers fails the test instead of hanging it.
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(60));
-  auto stream = stub->Converse(&context);
-  ASSERT_TRUE(stream->Write(OpenRequest(/*keep_alive=*/false, id)));
-  v1::ConverseResponse response;
-  ASSERT_TRUE(stream->Read(&response));
-  ASSERT_TRUE(response.has_opened());
-  EXPECT_TRUE(response.opened().resumed());
-  EXPECT_EQ(response.opened().session_id(), id);
-  ASSERT_TRUE(stream->Read(&response));
-  ASSERT_TRUE(response.has_progress());
-  const int64_t offset = response.progress().bytes_received();
-  EXPECT_EQ(offset, static_cast<int64_t>(half));
-  EXPECT_EQ(response.progress().tokens_received(), at_end.tokens_received());
-  for (auto& request : DocumentRequests(doc.substr(offset), 29)) {
-    ASSERT_TRUE(stream->Write(request));
-  }
-  ASSERT_TRUE(stream->Write(QuestionRequest("q", question, 3)));
-  stream->WritesDone();
-  std::vector<v1::Answer> answers;
-  while (stream->Read(&response)) {
-    if (response.has_answer()) answers.push_back(response.answer());
-  }
-  const grpc::Status status = stream->Finish();
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(answers.size(), 1u);
-  const Answer direct = DirectAnswer(b->model(), doc, question, 3);
-  ASSERT_EQ(answers[0].top_k_size(), static_cast<int>(direct.top_k.size()));
-  for (int i = 0; i < answers[0].top_k_size(); ++i) {
-    EXPECT_EQ(answers[0].top_k(i).label(), direct.top_k[i].label) << i;
-    EXPECT_NEAR(answers[0].top_k(i).score(), direct.top_k[i].score, 1e-6) << i;
-  }
+  v1::Progress resumed;
+  ResumeAndExpectDirectAnswer(*b, id, doc, question, &resumed);
+  EXPECT_EQ(resumed.bytes_received(), static_cast<int64_t>(half));
+  EXPECT_EQ(resumed.tokens_received(), at_end.tokens_received());
   // The stream was not keep-alive: it closed the session, and the entry.
   EXPECT_TRUE(AwaitNoEntry(id));
   EXPECT_THAT(b->metrics().Render(),
               HasSubstr("rmt_store_restores_total{result=\"ok\"} 1"));
+}
+
+// A replica lost in the middle of a document: the stream had written a
+// checkpoint every 4 segments while it read, so another replica continues
+// from the last one, and the client resends only what came after it.
+TEST_F(SessionStoreServerTest, AStreamCheckpointsWhileTheDocumentArrives) {
+  const std::string doc = MakeDocument(/*seed=*/11, /*words=*/400);
+  const std::string question = "where is mary?";
+  const size_t sent = doc.size() * 2 / 3;
+
+  std::unique_ptr<RmtServer> a = StartServer(Options());
+  ASSERT_NE(a, nullptr);
+  std::string id;
+  std::string entry;
+  int64_t tokens_sent = 0;
+  {
+    auto stub = StubFor(a->port());
+    grpc::ClientContext context;
+    Authorize(context, kAlice);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    auto stream = stub->Converse(&context);
+    // Not keep-alive: nothing but the stream's own checkpoints writes the
+    // session while the stream holds it.
+    ASSERT_TRUE(stream->Write(OpenRequest(/*keep_alive=*/false)));
+    for (auto& request : DocumentRequests(doc.substr(0, sent), 41)) {
+      ASSERT_TRUE(stream->Write(request));
+    }
+    v1::ConverseResponse response;
+    while (stream->Read(&response)) {
+      if (response.has_opened()) id = response.opened().session_id();
+      if (response.has_progress()) {
+        tokens_sent = response.progress().tokens_received();
+        if (response.progress().segments_processed() >= 8) break;
+      }
+    }
+    ASSERT_FALSE(id.empty());
+    absl::StatusOr<std::string> stored = AwaitEntry(id);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    entry = *stored;
+    // The replica is lost with the stream open (its shutdown closes the
+    // session; put the store back as the checkpoint left it).
+    context.TryCancel();
+    stream->Finish().IgnoreError();
+  }
+  a.reset();
+  ASSERT_TRUE(store_->Put(id, entry, absl::Minutes(10)).ok());
+
+  std::unique_ptr<RmtServer> b = StartServer(Options());
+  ASSERT_NE(b, nullptr);
+  v1::Progress resumed;
+  ResumeAndExpectDirectAnswer(*b, id, doc, question, &resumed);
+  // A checkpoint at a multiple of 4 segments, inside what was sent.
+  EXPECT_GE(resumed.segments_processed(), 4);
+  EXPECT_EQ(resumed.segments_processed() % 4, 0);
+  EXPECT_GT(resumed.bytes_received(), 0);
+  EXPECT_LE(resumed.bytes_received(), static_cast<int64_t>(sent));
+  EXPECT_LE(resumed.tokens_received(), tokens_sent + 41);
+}
+
+// An id whose session lives in the store (on another replica, say) is
+// taken: a new session under it would shadow that one.
+TEST_F(SessionStoreServerTest, AnIdInTheStoreIsTaken) {
+  const std::string id = "00112233445566778899aabbccddeeff";
+  ASSERT_TRUE(store_->Put(id, "an entry", absl::Minutes(10)).ok());
+  std::unique_ptr<RmtServer> a = StartServer(Options());
+  ASSERT_NE(a, nullptr);
+  auto stub = StubFor(a->port());
+  grpc::ClientContext context;
+  Authorize(context, kAlice);
+  v1::CreateSessionRequest request;
+  request.set_session_id(id);
+  v1::CreateSessionResponse response;
+  const grpc::Status status = stub->CreateSession(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+      << status.error_message();
+  EXPECT_EQ(a->sessions().size(), 0);
 }
 
 TEST_F(SessionStoreServerTest, AnotherOwnerCannotRestore) {
@@ -180,7 +296,7 @@ TEST_F(SessionStoreServerTest, AnotherOwnerCannotRestore) {
   const std::string text = MakeDocument(/*seed=*/8, /*words=*/60);
   const ConverseResult first = KeepAliveStream(*a, text);
   ASSERT_TRUE(first.status.ok()) << first.status.error_message();
-  ASSERT_TRUE(AwaitEntry(first.session_id).ok());
+  ASSERT_TRUE(AwaitEntryAt(first.session_id, text.size()).ok());
 
   std::unique_ptr<RmtServer> b = StartServer(Options());
   ASSERT_NE(b, nullptr);

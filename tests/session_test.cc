@@ -13,6 +13,20 @@
 namespace rmt::server::testing {
 namespace {
 
+// A plain BERT checkpoint (Hugging Face's save_pretrained, no "rmt"
+// config) loads as a model, but the server refuses to serve it: without
+// memory tokens no document reaches an answer.
+TEST(ServedModelTest, APlainBertWithoutMemoryIsRefused) {
+  ServedModelOptions options;
+  options.directory = std::string(RMT_SOURCE_DIR) + "/tests/golden/hf/model";
+  options.device = "cpu";
+  const absl::StatusOr<ServedModel> model = LoadServedModel(options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(model.status().message().find("rmt-import"), std::string::npos)
+      << model.status();
+}
+
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -13,9 +13,18 @@
   NOT_SERVING and must not be restarted).
 - The gRPC probes, ports and load balancer targets agree: every compose
   replica is an nginx upstream and a Prometheus target.
+- The session store is wired: every replica (compose; the CPU and the GPU
+  Kubernetes variants, as their kustomizations assemble them) has
+  RMT_SESSION_STORE=redis://HOST:PORT naming a Redis that exists there
+  (compose: a service the replica depends on; Kubernetes: a Service whose
+  port leads to a Redis Deployment's container), all replicas the same one
+  and the same snapshot key from a mounted secret; Redis is not published
+  and never evicts checkpoints. Where kubectl is installed, `kubectl
+  kustomize` builds both variants into the same objects.
 """
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -34,6 +43,115 @@ def seconds(duration):
     for value, unit in re.findall(r"([\d.]+)(ms|s|m|h)", str(duration)):
         total += float(value) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
     return total
+
+
+def kustomize(directory):
+    """The objects a kustomization's resources hold, by (kind, name), files
+    and directories followed the way `kubectl kustomize` does, and the
+    documents of its patches."""
+    objects = {}
+    if not (directory / "kustomization.yaml").is_file():
+        errors.append(f"{directory}: no kustomization.yaml")
+        return objects, []
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    for resource in spec.get("resources", []):
+        path = (directory / resource).resolve()
+        if path.is_dir():
+            # kustomize refuses an overlay inside the base it names (a cycle).
+            check(path not in directory.resolve().parents,
+                  f"{directory}/kustomization.yaml: resource {resource} contains "
+                  "this directory; kustomize refuses the cycle")
+            objects.update(kustomize(path)[0])
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") and "metadata" in doc:
+                objects[(doc["kind"], doc["metadata"]["name"])] = doc
+    patches = [yaml.safe_load((directory / p["path"]).read_text())
+               for p in spec.get("patches", [])]
+    return objects, patches
+
+
+def patched_container(base, patch):
+    """base's first container with a strategic-merge patch's env applied
+    (merged by name) and its other keys replaced."""
+    container = dict(base)
+    for key, value in patch.items():
+        if key == "env":
+            env = {e["name"]: e for e in base.get("env", [])}
+            env.update({e["name"]: e for e in value})
+            container["env"] = list(env.values())
+        elif key != "name":
+            container[key] = value
+    return container
+
+
+def redis_address(value):
+    """(host, port) of a redis://HOST[:PORT][/DB] store, or None."""
+    match = re.fullmatch(r"redis://([^:/]+)(?::(\d+))?(?:/\d+)?", str(value or ""))
+    return (match.group(1), int(match.group(2) or 6379)) if match else None
+
+
+def check_redis_args(where, args):
+    args = [str(a) for a in args or []]
+    check("--maxmemory-policy" in args and
+          args[args.index("--maxmemory-policy") + 1:][:1] == ["noeviction"],
+          f"{where}: Redis must run with --maxmemory-policy noeviction (a full "
+          "store refuses checkpoints, counted and alerted, instead of evicting "
+          "other sessions' ones)")
+    return redis_port(args)
+
+
+def redis_port(args):
+    args = [str(a) for a in args or []]
+    return int(args[args.index("--port") + 1]) if "--port" in args else 6379
+
+
+def check_k8s_store(variant, objects, container):
+    """The replicas' RMT_SESSION_STORE names a Service of this variant that
+    leads to a Redis container."""
+    env = {}
+    for source in container.get("envFrom", []):
+        name = source.get("configMapRef", {}).get("name")
+        check(("ConfigMap", name) in objects,
+              f"{variant}: rmt-server takes its env from ConfigMap {name}, which is missing")
+        env.update(objects.get(("ConfigMap", name), {}).get("data", {}))
+    env.update({e["name"]: e.get("value") for e in container.get("env", [])})
+    store = env.get("RMT_SESSION_STORE")
+    address = redis_address(store)
+    check(address, f"{variant}: rmt-server's RMT_SESSION_STORE is {store!r}, "
+          "not redis://HOST:PORT (replicas need a shared store to restore "
+          "each other's sessions)")
+    if not address:
+        return
+    host, port = address
+    service = objects.get(("Service", host.split(".")[0]))
+    check(service, f"{variant}: RMT_SESSION_STORE names {host}, which is no Service here")
+    if not service:
+        return
+    ports = [p for p in service["spec"]["ports"] if p["port"] == port]
+    check(ports, f"{variant}: Service {host} has no port {port} (RMT_SESSION_STORE={store})")
+    selector = service["spec"].get("selector", {})
+    backends = [d for (kind, _), d in objects.items() if kind == "Deployment" and
+                selector and selector.items() <=
+                d["spec"]["template"]["metadata"]["labels"].items()]
+    check(len(backends) == 1 and
+          backends[0]["spec"]["template"]["spec"]["containers"][0]["image"].startswith("redis"),
+          f"{variant}: Service {host} does not select one Redis Deployment")
+    if not ports or len(backends) != 1:
+        return
+    redis = backends[0]["spec"]["template"]["spec"]["containers"][0]
+    listens = check_redis_args(f"{variant}: Deployment {backends[0]['metadata']['name']}",
+                               redis.get("args", redis.get("command")))
+    target = ports[0].get("targetPort", port)
+    check(any(p["containerPort"] == listens and target in (p.get("name"), listens)
+              for p in redis.get("ports", [])),
+          f"{variant}: Service {host} port {port} targets {target}, not Redis's "
+          f"port {listens}")
+    key_file = env.get("RMT_SNAPSHOT_KEY_FILE", "")
+    mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+    check(any(key_file.startswith(m.rstrip("/") + "/") for m in mounts),
+          f"{variant}: RMT_SNAPSHOT_KEY_FILE {key_file!r} is not in a mounted "
+          "volume (every replica needs the same snapshot key)")
 
 
 def main(server, source):
@@ -64,18 +182,32 @@ def main(server, source):
     replicas = {name: s for name, s in compose["services"].items()
                 if s.get("image", "").startswith("rmt-serve")}
     check(len(replicas) >= 2, "compose.yaml: fewer than two rmt-server replicas")
-    k8s = {}
-    for path in sorted((deploy / "k8s").rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") and "metadata" in doc:
-                k8s.setdefault((doc["kind"], doc["metadata"]["name"], path.parent.name),
-                               doc)
-    config = k8s[("ConfigMap", "rmt-config", "k8s")]["data"]
-    gpu = k8s[("Deployment", "rmt-server", "gpu")]
-    gpu_env = {e["name"]: e["value"]
-               for e in gpu["spec"]["template"]["spec"]["containers"][0]["env"]}
+    # Each variant as `kubectl apply -k` assembles it.
+    k8s, k8s_patches = kustomize(deploy / "k8s")
+    gpu_objects, gpu_patches = kustomize(deploy / "k8s-gpu")
+    check(set(gpu_objects) == set(k8s),
+          "k8s-gpu/kustomization.yaml does not take every object of k8s/")
+    for variant in ("k8s", "k8s-gpu"):
+        if shutil.which("kubectl"):
+            built = subprocess.run(["kubectl", "kustomize", str(deploy / variant)],
+                                   capture_output=True, text=True)
+            check(built.returncode == 0,
+                  f"kubectl kustomize deploy/{variant} fails: {built.stderr.strip()}")
+            rendered = {(d["kind"], d["metadata"]["name"])
+                        for d in yaml.safe_load_all(built.stdout) if d}
+            check(built.returncode != 0 or rendered == set(k8s),
+                  f"kubectl kustomize deploy/{variant} builds {sorted(rendered)}, "
+                  f"not {sorted(k8s)}")
+    check(not k8s_patches, "k8s/kustomization.yaml has patches: these checks read "
+          "the CPU variant's files as they are")
+    config = k8s[("ConfigMap", "rmt-config")]["data"]
+    gpu = [p for p in gpu_patches
+           if (p.get("kind"), p["metadata"]["name"]) == ("Deployment", "rmt-server")]
+    check(len(gpu) == 1, "k8s-gpu: no patch of the rmt-server Deployment")
+    gpu_patch = gpu[0]["spec"]["template"]["spec"]["containers"][0] if gpu else {}
+    gpu_env = {e["name"]: e["value"] for e in gpu_patch.get("env", [])}
     settings = [("compose.yaml " + n, s.get("environment", {})) for n, s in replicas.items()]
-    settings += [("k8s/configmap.yaml", config), ("k8s/gpu/deployment-gpu.yaml", gpu_env)]
+    settings += [("k8s/configmap.yaml", config), ("k8s-gpu/deployment-gpu.yaml", gpu_env)]
     for where, env in settings:
         for variable in env:
             check(variable in known, f"{where}: {variable} is not a variable the entrypoint maps")
@@ -85,7 +217,7 @@ def main(server, source):
         check(seconds(service.get("stop_grace_period", "10s")) > drain,
               f"compose.yaml {name}: stop_grace_period is not longer than RMT_DRAIN_GRACE")
 
-    deployment = k8s[("Deployment", "rmt-server", "k8s")]
+    deployment = k8s[("Deployment", "rmt-server")]
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     drain = seconds(config.get("RMT_DRAIN_GRACE", "30s"))
@@ -104,11 +236,45 @@ def main(server, source):
     selector = deployment["spec"]["selector"]["matchLabels"]
     for kind, name in (("Service", "rmt"), ("Service", "rmt-headless"),
                        ("PodDisruptionBudget", "rmt-server")):
-        doc = k8s[(kind, name, "k8s")]
+        doc = k8s[(kind, name)]
         chosen = doc["spec"]["selector"].get("matchLabels", doc["spec"]["selector"])
         check(chosen == selector, f"k8s: {kind} {name} does not select the replicas")
-    check(k8s[("ConfigMap", "rmt-envoy", "k8s")]["data"]["envoy.yaml"].count("x-session-id") == 1,
+    check(k8s[("ConfigMap", "rmt-envoy")]["data"]["envoy.yaml"].count("x-session-id") == 1,
           "k8s/envoy.yaml: no hash on x-session-id")
+
+    # The session store, in each Kubernetes variant and in compose.
+    check_k8s_store("k8s", k8s, container)
+    check_k8s_store("k8s-gpu", gpu_objects, patched_container(container, gpu_patch))
+    for name, service in compose["services"].items():
+        if str(service.get("image", "")).startswith("redis"):
+            check_redis_args(f"compose.yaml {name}", service.get("command"))
+            check("ports" not in service,
+                  f"compose.yaml {name}: Redis has no password; do not publish it")
+    stores = {name: s["environment"].get("RMT_SESSION_STORE") for name, s in replicas.items()}
+    keys = {name: s["environment"].get("RMT_SNAPSHOT_KEY_FILE") for name, s in replicas.items()}
+    check(len(set(stores.values())) == 1 and len(set(keys.values())) == 1,
+          f"compose.yaml: the replicas must share one store and one snapshot key "
+          f"({stores}, {keys})")
+    for name, service in replicas.items():
+        store = service["environment"].get("RMT_SESSION_STORE")
+        address = redis_address(store)
+        check(address, f"compose.yaml {name}: RMT_SESSION_STORE is {store!r}, "
+              "not redis://HOST:PORT")
+        if address:
+            redis = compose["services"].get(address[0])
+            check(redis and str(redis.get("image", "")).startswith("redis"),
+                  f"compose.yaml {name}: RMT_SESSION_STORE names {address[0]}, "
+                  "which is no Redis service")
+            if redis:
+                check(redis_port(redis.get("command")) == address[1],
+                      f"compose.yaml {name}: {address[0]} does not listen on {address[1]}")
+            check(address[0] in service.get("depends_on", []),
+                  f"compose.yaml {name}: does not depend on {address[0]} (rmt-server "
+                  "exits when its store is unreachable at start)")
+        key_file = service["environment"].get("RMT_SNAPSHOT_KEY_FILE", "")
+        check(key_file.startswith("/run/secrets/") and
+              key_file.rsplit("/", 1)[1] in service.get("secrets", []),
+              f"compose.yaml {name}: RMT_SNAPSHOT_KEY_FILE is not a mounted secret")
 
     nginx = (deploy / "nginx" / "nginx.conf").read_text()
     upstreams = set(re.findall(r"^\s*server (\S+?):50051\b", nginx, re.M))

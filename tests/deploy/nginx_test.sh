@@ -2,8 +2,10 @@
 # deploy/nginx/nginx.conf, with only its upstream and listen addresses
 # replaced by 127.0.0.1 ports, passes `nginx -t` and balances three live
 # rmt-server replicas:
-#   - three Converse streams through nginx (no x-session-id) are answered
-#     ("office", the bundled model) and spread over more than one replica;
+#   - twelve Converse streams through nginx are answered ("office", the
+#     bundled model) and spread over more than one replica (rmt-client
+#     draws each new session's id and sends it as x-session-id, so they
+#     spread by the hash; all twelve on one replica: p = 3 / 3^12 ~ 6e-6);
 #   - six unary calls with one x-session-id all reach the same replica.
 #
 #   nginx_test.sh RMT_SERVER RMT_CLIENT SOURCE_DIR
@@ -53,7 +55,8 @@ done
 curl -fsS "http://127.0.0.1:$health_port/healthz" | grep -qx ok
 
 printf 'Mary travelled to the office. The cat sat on the mat.\n' >"$work/doc.txt"
-for i in 1 2 3; do
+streams_sent=12
+for i in $(seq 1 $streams_sent); do
   answer=$("$client" ask --server="127.0.0.1:$lb_port" --doc="$work/doc.txt" \
     --question="Where is Mary?" --progress=false --json 2>"$work/client.err") || {
     echo "FAIL: Converse through nginx failed:"
@@ -92,8 +95,8 @@ for n in "${streams[@]}"; do
   total=$((total + n))
   if [ "$n" -gt 0 ]; then used=$((used + 1)); fi
 done
-if [ "$total" != 3 ] || [ "$used" -lt 2 ]; then
-  echo "FAIL: three streams without x-session-id should spread over the replicas"
+if [ "$total" != "$streams_sent" ] || [ "$used" -lt 2 ]; then
+  echo "FAIL: $streams_sent new sessions' streams should spread over the replicas"
   exit 1
 fi
 if ! printf '%s\n' "${infos[@]}" | sort -n | tr '\n' ' ' | grep -qx '0 0 6 '; then
