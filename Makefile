@@ -25,6 +25,8 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build run ask loadgen test bench reference-model clean fuzz
 .PHONY: format format-check tidy test-sanitize test-tsan soak
+.PHONY: build-torch2 test-torch2
+.PHONY: bench-compare
 
 all: build
 
@@ -49,6 +51,29 @@ loadgen: build
 
 test: format-check build
 	ctest --test-dir $(BUILD_DIR) $(CTEST_FLAGS)
+
+# The second configuration: LibTorch 2.x with CUDA from PyTorch's wheel
+# (scripts/torch_wheel.sh makes TORCH2_BUILD_DIR/venv; the CUDA 13 toolkit
+# must be installed, no GPU needed), with RMT_CUDA on (CUDA graphs, streams,
+# the GPU tests, which skip without a GPU). Everything else (gRPC, protobuf,
+# abseil, ...) still comes from Debian. test-torch2 runs the whole suite there
+# on the CPU (cmake/torch_wheel.cmake keeps the wheel's libc10 and protobuf
+# headers apart from Debian's).
+TORCH2_BUILD_DIR ?= build-torch2
+TORCH_CUDA_ARCH_LIST ?= 9.0
+
+build-torch2: deps
+	@prefix=$$(TORCH2_VENV=$(TORCH2_BUILD_DIR)/venv bash scripts/torch_wheel.sh) && \
+	if [ ! -f $(TORCH2_BUILD_DIR)/build.ninja ]; then \
+	  set -x; CUDACXX=$$(command -v nvcc) TORCH_CUDA_ARCH_LIST="$(TORCH_CUDA_ARCH_LIST)" \
+	  cmake -S . -B $(TORCH2_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	    -DCMAKE_PREFIX_PATH="$$prefix" \
+	    -DTORCH_CUDA_ARCH_LIST="$(TORCH_CUDA_ARCH_LIST)" -DRMT_CUDA=ON $(CMAKE_FLAGS); \
+	fi
+	cmake --build $(TORCH2_BUILD_DIR) -j $(JOBS)
+
+test-torch2: build-torch2
+	ctest --test-dir $(TORCH2_BUILD_DIR) $(CTEST_FLAGS)
 
 # clang-format (.clang-format at the root): make test fails on an unformatted
 # file; make format formats them all.
@@ -95,15 +120,29 @@ test-sanitize: deps
 	$(ASAN_ENV) ctest --test-dir $(ASAN_BUILD_DIR) $(CTEST_FLAGS)
 
 # Only TSAN_TESTS are built; ctest's placeholders for the others
-# (<name>_NOT_BUILT) and the deploy scripts (they need rmt-client) are skipped.
+# (<name>_NOT_BUILT), the deploy scripts (they need rmt-client) and
+# train_init (rmt-import, rmt-train) are skipped.
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja $(SANITIZER_CMAKE_FLAGS) \
 	  -DRMT_SANITIZE=thread $(CMAKE_FLAGS)
 	$(TSAN_ENV) cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(TSAN_TESTS)
-	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$|^deploy_'
+	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$|^deploy_|^train_init$$'
 
 bench: build
 	$(BUILD_DIR)/bench/rmt-bench
+
+# The C++ raw step, the C++ engine and the same step in PyTorch eager
+# (bench/eager_reference.py on PYTHON's torch, which must be the build's
+# LibTorch: Debian's python3-torch for this build) side by side, interleaved
+# in one run, after checking that both compute the same numbers
+# (docs/benchmarks.md).
+PYTHON ?= /usr/bin/python3
+COMPARE_THREADS ?= 2
+COMPARE_FLAGS ?=
+bench-compare: build
+	$(PYTHON) bench/bench_compare.py --bench $(BUILD_DIR)/bench/rmt-bench \
+	  --python $(PYTHON) --threads $(COMPARE_THREADS) \
+	  --work_dir $(BUILD_DIR)/bench-compare $(COMPARE_FLAGS)
 
 # Builds the fuzzers (tests/fuzz) and runs each for FUZZ_SECONDS on a copy of
 # its seed corpus; fails on any crash, leak or sanitizer report.

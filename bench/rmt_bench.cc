@@ -7,6 +7,9 @@
 //          run (the ratio is what the scheduler costs or saves).
 //
 //   rmt-bench --configs=small,base --batches=1,2,4,8
+//
+// With --worker it serves bench/bench_compare.py (make bench-compare), which
+// races the raw step and the engine against bench/eager_reference.py.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -24,12 +27,17 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "model/engine.h"
 #include "model/guarded_main.h"
 #include "model/host_allocator.h"
 #include "model/model_directory.h"
+#include "model/safetensors.h"
+#include "model/status_macros.h"
+#include "model/tokenizer.h"
 #include "model/torch_interop.h"
 #include "tools/program_flags.h"
 
@@ -66,6 +74,11 @@ ABSL_FLAG(int64_t, state_sessions, 10000,
 ABSL_FLAG(int, threads, 0,
           "Torch intra-op threads for both the raw step and the engine "
           "(0: one per hardware thread).");
+ABSL_FLAG(bool, worker, false,
+          "Serve bench/bench_compare.py: one command per stdin line, one "
+          "reply line each (see Worker below).");
+ABSL_FLAG(std::string, worker_dir, "build/bench-compare",
+          "Where --worker writes model directories and check files.");
 
 namespace rmt {
 namespace {
@@ -98,14 +111,20 @@ ModelConfig BenchConfig(const std::string& name) {
   return config;
 }
 
-// Forward FLOPs of one full segment: projections and MLP (2 per multiply-
-// add) plus the two attention matrix products.
+// Forward FLOPs of one full segment as the step computes them: projections
+// and MLP (2 per multiply-add) plus the two attention matrix products, over
+// all T positions in every layer but the last, which computes keys and
+// values for all of them and the rest only for the 1 + m rows the step
+// reads ([CLS] and the memory; see model/inference_encoder.h).
 double SegmentFlops(const ModelConfig& c) {
   const double t = static_cast<double>(c.segment_length());
+  const double r = static_cast<double>(1 + c.rmt.num_mem_tokens);
   const double d = static_cast<double>(c.hidden_size);
   const double i = static_cast<double>(c.intermediate_size);
-  return c.num_hidden_layers *
-         (2 * t * (4 * d * d + 2 * d * i) + 4 * t * t * d);
+  const double layer = 2 * t * (4 * d * d + 2 * d * i) + 4 * t * t * d;
+  const double last =
+      2 * t * 2 * d * d + 2 * r * (2 * d * d + 2 * d * i) + 4 * r * t * d;
+  return (c.num_hidden_layers - 1) * layer + last;
 }
 
 std::vector<int32_t> FullSegment(std::mt19937& rng, const ModelConfig& config) {
@@ -123,7 +142,7 @@ void Synchronize(torch::Device device) {
 // Seconds per batched step of `batch` full segments (median-free mean over
 // at least min_seconds, after one warm-up step).
 double TimeStepOnThisThread(RmtModel& model, int batch, torch::Device device) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // as the engine runs it
   std::mt19937 rng(batch);
   std::vector<std::vector<int32_t>> segments;
   for (int b = 0; b < batch; ++b)
@@ -292,6 +311,194 @@ std::vector<int> Ints(const std::vector<std::string>& values) {
   return out;
 }
 
+// The model a --configs entry names, in eval mode on `device` in `dtype`. A
+// model directory (e.g. models/rmt-babi) is measured as it is.
+absl::StatusOr<RmtModel> BenchModel(const std::string& name,
+                                    torch::Device device,
+                                    torch::ScalarType dtype,
+                                    std::optional<MemoryDType> memory_dtype) {
+  ModelConfig config;
+  RmtModel loaded{nullptr};
+  if (std::filesystem::is_directory(name)) {
+    auto bundle = LoadModelDirectory(name);
+    if (!bundle.ok()) return bundle.status();
+    config = (*bundle)->config;
+    loaded = (*bundle)->model;
+  } else {
+    config = BenchConfig(name);
+  }
+  if (memory_dtype.has_value()) config.rmt.memory_dtype = *memory_dtype;
+  RmtModel model = CreateRandomModel(
+      config, loaded ? loaded->special_tokens() : SpecialTokens{}, 1);
+  if (loaded) {
+    torch::NoGradGuard no_grad;
+    auto saved = loaded->named_parameters();
+    for (auto& item : model->named_parameters()) {
+      item.value().copy_(*saved.find(item.key()));
+    }
+  }
+  model->eval();
+  model->to(device, dtype);
+  return model;
+}
+
+// Writes `model` as a model directory (a vocabulary of placeholders around
+// the special tokens) for bench/eager_reference.py to load.
+absl::Status SaveBenchModel(RmtModel& model, const std::string& directory) {
+  std::vector<std::string> tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",
+                                     "[MASK]"};
+  while (static_cast<int64_t>(tokens.size()) <
+         model->config().content_vocab_size()) {
+    tokens.push_back(absl::StrCat("[unused", tokens.size(), "]"));
+  }
+  ASSIGN_OR_RETURN(auto vocab, Vocabulary::FromTokens(tokens));
+  const SpecialTokens special = SpecialTokensOf(*vocab);
+  if (special.cls != model->special_tokens().cls ||
+      special.sep != model->special_tokens().sep ||
+      special.pad != model->special_tokens().pad) {
+    return absl::InternalError("special token ids differ from the model's");
+  }
+  return SaveModelDirectory(directory, *model, *vocab);
+}
+
+// The C++ model's outputs on fixed input, in the golden format of
+// tests/golden/README.md (tokens.{s}.{b}, memory.{s}, question.{b}, logits):
+// three rows, three segments (all full, then mixed lengths) and a question
+// each, run as the bench runs the step (InferenceMode).
+absl::Status WriteCheckFile(RmtModel& model, const std::string& path) {
+  c10::InferenceMode inference;
+  const ModelConfig& config = model->config();
+  const int full = static_cast<int>(config.rmt.segment_size);
+  const std::vector<std::vector<int>> lengths = {
+      {full, full, full}, {full, 1, full / 2 + 1}, {3, full, 2}};
+  const std::vector<int> question_lengths = {full / 4 + 1, full, 2};
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> id(5, config.content_vocab_size() - 1);
+  auto random_tokens = [&](int n) {
+    std::vector<int32_t> tokens(n);
+    for (auto& t : tokens) t = id(rng);
+    return tokens;
+  };
+  std::vector<torch::Tensor> keep_alive;
+  std::vector<std::pair<std::string, TensorView>> tensors;
+  auto add = [&](const std::string& name,
+                 const torch::Tensor& value) -> absl::Status {
+    keep_alive.push_back(value.to(torch::kCPU).contiguous());
+    ASSIGN_OR_RETURN(TensorView view, ViewOfTensor(keep_alive.back()));
+    tensors.emplace_back(name, view);
+    return absl::OkStatus();
+  };
+  auto ids = [](const std::vector<int32_t>& tokens) {
+    return torch::tensor(std::vector<int64_t>(tokens.begin(), tokens.end()));
+  };
+  torch::Tensor memory = model->InitMemory(3).clone();
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    std::vector<std::vector<int32_t>> segments;
+    for (size_t b = 0; b < lengths[s].size(); ++b) {
+      segments.push_back(random_tokens(lengths[s][b]));
+      RETURN_IF_ERROR(
+          add(absl::StrCat("tokens.", s, ".", b), ids(segments[b])));
+    }
+    memory = model->Step(memory, model->MakeBatch(segments));
+    RETURN_IF_ERROR(add(absl::StrCat("memory.", s), memory.to(torch::kFloat)));
+  }
+  std::vector<std::vector<int32_t>> questions;
+  for (size_t b = 0; b < question_lengths.size(); ++b) {
+    questions.push_back(random_tokens(question_lengths[b]));
+    RETURN_IF_ERROR(add(absl::StrCat("question.", b), ids(questions[b])));
+  }
+  RETURN_IF_ERROR(add(
+      "logits",
+      model->Answer(memory, model->MakeBatch(questions)).to(torch::kFloat)));
+  return WriteSafetensors(path, tensors, {{"generator", "rmt-bench --worker"}});
+}
+
+// bench/bench_compare.py's side of the race. Commands, one per line:
+//   prepare CONFIG            -> "prepared MODEL_DIR CHECK_FILE": the model
+//                                directory the Python reference loads and
+//                                this model's outputs to compare with
+//   step CONFIG BATCH SECONDS -> "tokens_per_s X": the raw step, as above
+//   engine CONFIG SESSIONS SECONDS -> "tokens_per_s X": the engine table's
+//                                measurement
+// Failures answer "error MESSAGE". Models stay loaded between commands.
+int Worker(torch::Device device, torch::ScalarType dtype) {
+  std::map<std::string, RmtModel> models;
+  std::map<std::pair<std::string, int>, double> step_seconds;
+  auto model_for = [&](const std::string& name) -> absl::StatusOr<RmtModel> {
+    auto it = models.find(name);
+    if (it != models.end()) return it->second;
+    ASSIGN_OR_RETURN(RmtModel model,
+                     BenchModel(name, device, dtype, std::nullopt));
+    models.emplace(name, model);
+    return model;
+  };
+  auto run = [&](const std::vector<std::string>& words)
+      -> absl::StatusOr<std::string> {
+    if (words.size() == 2 && words[0] == "prepare") {
+      ASSIGN_OR_RETURN(RmtModel model, model_for(words[1]));
+      std::filesystem::path name =
+          std::filesystem::path(words[1]).lexically_normal();
+      if (!name.has_filename()) name = name.parent_path();  // "dir/"
+      const std::string base = name.filename().string();
+      const std::string dir =
+          (std::filesystem::path(absl::GetFlag(FLAGS_worker_dir)) / base)
+              .string();
+      std::error_code error;
+      std::filesystem::create_directories(absl::GetFlag(FLAGS_worker_dir),
+                                          error);
+      if (error) {
+        return absl::InternalError(absl::StrCat(absl::GetFlag(FLAGS_worker_dir),
+                                                ": ", error.message()));
+      }
+      const std::string model_dir =
+          std::filesystem::is_directory(words[1]) ? words[1] : dir + "-model";
+      if (model_dir != words[1]) {
+        RETURN_IF_ERROR(SaveBenchModel(model, model_dir));
+      }
+      const std::string check = dir + "-check.safetensors";
+      RETURN_IF_ERROR(WriteCheckFile(model, check));
+      return absl::StrCat("prepared ", model_dir, " ", check);
+    }
+    int count = 0;
+    double seconds = 0;
+    if (words.size() != 4 || !absl::SimpleAtoi(words[2], &count) ||
+        !absl::SimpleAtod(words[3], &seconds) || count < 1) {
+      return absl::InvalidArgumentError("unknown command");
+    }
+    ASSIGN_OR_RETURN(RmtModel model, model_for(words[1]));
+    absl::SetFlag(&FLAGS_min_seconds, seconds);
+    const int64_t segment = model->config().rmt.segment_size;
+    double& step = step_seconds[{words[1], count}];
+    if (words[0] == "step") {
+      step = TimeStep(model, count, device);
+      return absl::StrFormat("tokens_per_s %.1f", count * segment / step);
+    }
+    if (words[0] == "engine") {
+      if (step == 0) step = TimeStep(model, count, device);  // sizes the run
+      return absl::StrFormat("tokens_per_s %.1f",
+                             EngineTokensPerSecond(model, count, step));
+    }
+    return absl::InvalidArgumentError("unknown command");
+  };
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::vector<std::string> words =
+        absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    if (words.empty()) continue;
+    absl::StatusOr<std::string> reply;
+    try {
+      reply = run(words);
+    } catch (const std::exception& e) {
+      reply = absl::InternalError(e.what());
+    }
+    std::cout << (reply.ok() ? *reply
+                             : absl::StrCat("error ", line, ": ",
+                                            reply.status().ToString()))
+              << std::endl;
+  }
+  return 0;
+}
+
 int Main() {
   // The same thread count for the raw step (this thread) and the engine's
   // scheduler thread, or the comparison measures thread settings.
@@ -308,6 +515,7 @@ int Main() {
     std::cerr << dtype.status() << "\n";
     return 1;
   }
+  if (absl::GetFlag(FLAGS_worker)) return Worker(*device, *dtype);
   std::printf(
       "device: %s, torch threads: %d, torch %s, tuned malloc: %s, compute "
       "%s\n",
@@ -328,32 +536,13 @@ int Main() {
   std::printf("matmul peak (%s, same run): %.1f GFLOP/s\n",
               std::string(c10::toString(*dtype)).c_str(), peak / 1e9);
   for (const std::string& name : absl::GetFlag(FLAGS_configs)) {
-    // A model directory (e.g. models/rmt-babi) is measured as it is.
-    ModelConfig config;
-    RmtModel loaded{nullptr};
-    if (std::filesystem::is_directory(name)) {
-      auto bundle = LoadModelDirectory(name);
-      if (!bundle.ok()) {
-        std::cerr << bundle.status() << "\n";
-        return 1;
-      }
-      config = (*bundle)->config;
-      loaded = (*bundle)->model;
-    } else {
-      config = BenchConfig(name);
+    auto prepared = BenchModel(name, *device, *dtype, memory_dtype);
+    if (!prepared.ok()) {
+      std::cerr << prepared.status() << "\n";
+      return 1;
     }
-    if (memory_dtype.has_value()) config.rmt.memory_dtype = *memory_dtype;
-    RmtModel model = CreateRandomModel(
-        config, loaded ? loaded->special_tokens() : SpecialTokens{}, 1);
-    if (loaded) {
-      torch::NoGradGuard no_grad;
-      auto saved = loaded->named_parameters();
-      for (auto& item : model->named_parameters()) {
-        item.value().copy_(*saved.find(item.key()));
-      }
-    }
-    model->eval();
-    model->to(*device, *dtype);
+    RmtModel model = *prepared;
+    const ModelConfig& config = model->config();
     std::printf(
         "\n### %s: %lld layers, hidden %lld, %lld heads, segment %lld + %lld "
         "memory tokens\n\n",

@@ -131,8 +131,18 @@ absl::StatusOr<std::vector<std::string>> ParseLabels(const Json& value,
   return labels;
 }
 
-absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
-  ASSIGN_OR_RETURN(const Json* rmt, Field(root, source, "rmt"));
+// `max_position_embeddings` sizes the segment of a plain BERT checkpoint.
+absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source,
+                                   int64_t max_position_embeddings) {
+  if (!root.contains("rmt")) {
+    // A Hugging Face BERT as save_pretrained writes it: no memory, and a
+    // segment ([CLS] [SEP] tokens [SEP]) as long as the positions allow.
+    RmtConfig config;
+    config.num_mem_tokens = 0;
+    config.segment_size = max_position_embeddings - 3;
+    return config;
+  }
+  const Json* rmt = &root["rmt"];
   if (!rmt->is_object())
     return ConfigError(source, "\"rmt\" must be an object");
   const std::string rmt_source = absl::StrCat(source, " (rmt)");
@@ -173,6 +183,29 @@ absl::StatusOr<RmtConfig> ParseRmt(const Json& root, absl::string_view source) {
     }
   }
   return config;
+}
+
+// Hugging Face BertConfig keys that change the forward pass in ways this
+// encoder does not implement: a checkpoint using them is refused rather than
+// computed wrongly. Keys that only matter to training or generation
+// (classifier_dropout, initializer_range, use_cache, ...) are ignored.
+absl::Status RefuseUnsupportedBertVariants(const Json& root,
+                                           absl::string_view source) {
+  auto type = root.find("position_embedding_type");
+  if (type != root.end() && *type != "absolute") {
+    return ConfigError(
+        source, absl::StrCat("\"position_embedding_type\" ", type->dump(),
+                             " is not supported (only \"absolute\")"));
+  }
+  for (const char* key : {"is_decoder", "add_cross_attention"}) {
+    auto it = root.find(key);
+    if (it != root.end() && *it != false) {
+      return ConfigError(source, absl::StrCat("\"", key, "\": ", it->dump(),
+                                              " is not supported (an encoder "
+                                              "only)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -237,9 +270,15 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
   ASSIGN_OR_RETURN(
       config.attention_probs_dropout_prob,
       NumberOr(root, source, "attention_probs_dropout_prob", 0.1, 0, 1));
-  ASSIGN_OR_RETURN(const Json* id2label, Field(root, source, "id2label"));
-  ASSIGN_OR_RETURN(config.labels, ParseLabels(*id2label, source));
-  ASSIGN_OR_RETURN(config.rmt, ParseRmt(root, source));
+  if (root.contains("id2label")) {
+    ASSIGN_OR_RETURN(config.labels, ParseLabels(root["id2label"], source));
+  } else {
+    // Hugging Face leaves its default labels out of the file it writes.
+    config.labels = {"LABEL_0", "LABEL_1"};
+  }
+  RETURN_IF_ERROR(RefuseUnsupportedBertVariants(root, source));
+  ASSIGN_OR_RETURN(config.rmt,
+                   ParseRmt(root, source, config.max_position_embeddings));
   RETURN_IF_ERROR(config.Validate(source));
   return config;
 }
@@ -256,6 +295,7 @@ absl::Status ModelConfig::Validate(absl::string_view source) const {
     const char* key;
     int64_t value;
     int64_t max;
+    int64_t min = 1;
   };
   const Size sizes[] = {
       {"vocab_size", vocab_size, kMaxVocabSize},
@@ -267,14 +307,15 @@ absl::Status ModelConfig::Validate(absl::string_view source) const {
       {"intermediate_size", intermediate_size, kMaxIntermediateSize},
       {"max_position_embeddings", max_position_embeddings, kMaxPositions},
       {"type_vocab_size", type_vocab_size, kMaxTypeVocabSize},
-      {"rmt.num_mem_tokens", rmt.num_mem_tokens, kMaxMemTokens},
+      // 0: a plain BERT (a Hugging Face checkpoint as saved, no "rmt").
+      {"rmt.num_mem_tokens", rmt.num_mem_tokens, kMaxMemTokens, 0},
       {"rmt.segment_size", rmt.segment_size, kMaxPositions}};
   for (const Size& size : sizes) {
-    if (size.value <= 0) {
-      return ConfigError(source, absl::StrCat("\"", size.key,
-                                              "\" must be a positive integer, "
-                                              "got ",
-                                              size.value));
+    if (size.value < size.min) {
+      return ConfigError(
+          source, absl::StrCat("\"", size.key, "\" must be ",
+                               size.min == 0 ? "a non-negative" : "a positive",
+                               " integer, got ", size.value));
     }
     if (size.value > size.max) {
       return ConfigError(source,
@@ -354,6 +395,9 @@ std::string ModelConfig::ToJson() const {
          std::string(MemoryAttentionName(rmt.memory_attention))},
         {"memory_dtype", std::string(MemoryDTypeName(rmt.memory_dtype))}}},
   };
+  // A plain BERT is written as Hugging Face writes it (FromJson derives its
+  // segment size from max_position_embeddings).
+  if (rmt.num_mem_tokens == 0) root.erase("rmt");
   return root.dump(2) + "\n";
 }
 

@@ -4,6 +4,12 @@
 //   {"vocab_size": 30532, "hidden_size": 768, ..., "id2label": {"0": "office"},
 //    "rmt": {"num_mem_tokens": 10, "segment_size": 499,
 //            "memory_attention": "full"}}
+// Without "rmt" it is a plain Hugging Face BERT (BertForSequenceClassification
+// as save_pretrained writes it): no memory tokens, and a segment as long as
+// max_position_embeddings allows; tools/rmt-import turns one into an RMT.
+// Keys Hugging Face writes that do not change the forward pass are ignored;
+// those that do and are not implemented (position_embedding_type other than
+// "absolute", is_decoder, add_cross_attention) are refused.
 // Every problem is reported as INVALID_ARGUMENT naming the file and the key.
 #ifndef RMT_MODEL_CONFIG_H_
 #define RMT_MODEL_CONFIG_H_
@@ -32,6 +38,7 @@ absl::string_view MemoryDTypeName(MemoryDType dtype);  // "float32", ...
 absl::string_view ActivationName(Activation activation);
 
 struct RmtConfig {
+  // 0 only for a plain BERT (config.json without "rmt"): nothing to remember.
   int64_t num_mem_tokens = 10;
   // Content tokens per segment; a segment's full length adds [CLS], the
   // memory tokens and two [SEP].
@@ -56,7 +63,8 @@ struct ModelConfig {
   double layer_norm_eps = 1e-12;
   double hidden_dropout_prob = 0.1;
   double attention_probs_dropout_prob = 0.1;
-  // id2label in id order; the classifier has one logit per label.
+  // id2label in id order; the classifier has one logit per label. Absent:
+  // Hugging Face's default, LABEL_0 and LABEL_1.
   std::vector<std::string> labels;
   RmtConfig rmt;
 

@@ -10,9 +10,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "model/device_copy.h"
 #include "model/memory_pool.h"
 #include "model/rmt_model.h"
 #include "model/status_macros.h"
+#include "model/step_graphs.h"
 #include "model/torch_interop.h"
 
 namespace rmt {
@@ -60,11 +62,12 @@ absl::Status ErrorFromException(const std::exception& e) {
 class Engine::Impl {
  public:
   Impl(RmtModel model, const EngineOptions& options, EngineObserver* observer,
-       std::unique_ptr<MemoryPool> pool)
+       std::unique_ptr<MemoryPool> pool, std::unique_ptr<StepGraphs> graphs)
       : model_(std::move(model)),
         options_(options),
         observer_(observer),
-        pool_(std::move(pool)) {
+        pool_(std::move(pool)),
+        graphs_(std::move(graphs)) {
     scheduler_ = std::thread([this] { Loop(); });
   }
 
@@ -252,6 +255,12 @@ class Engine::Impl {
       } while (!queue.items.empty() && queue.items.front().is_question &&
                static_cast<int>(batch.size()) < options_.max_batch);
     }
+    // Rows in slot order (a slot's run of questions stays in order): slots
+    // opened one after another hold consecutive pool rows, which the pool
+    // then reads and writes in place instead of gathering and scattering.
+    std::stable_sort(
+        batch.begin(), batch.end(),
+        [](const Row& a, const Row& b) { return a.slot < b.slot; });
     return batch;
   }
 
@@ -313,12 +322,15 @@ class Engine::Impl {
     const torch::Tensor& memory = *gathered;
     absl::Status status;
     try {
-      torch::NoGradGuard no_grad;
-      StepOutput out =
-          model_->Forward(memory, model_->MakeBatch(tokens), any_question);
-      if (!segment_rows.empty()) {
-        torch::Tensor index =
-            torch::tensor(segment_rows, torch::kLong).to(out.memory.device());
+      c10::InferenceMode inference;  // no autograd bookkeeping at all
+      StepOutput out = graphs_ != nullptr
+                           ? graphs_->Run(memory, tokens)
+                           : model_->Forward(memory, model_->MakeBatch(tokens),
+                                             any_question);
+      if (segment_rows.size() == batch.size()) {
+        status = pool_->Scatter(segment_slots, out.memory);  // every row
+      } else if (!segment_rows.empty()) {
+        torch::Tensor index = IndexTensor(segment_rows, out.memory.device());
         status =
             pool_->Scatter(segment_slots, out.memory.index_select(0, index));
       }
@@ -415,6 +427,9 @@ class Engine::Impl {
   const EngineOptions options_;
   EngineObserver* const observer_;
   const std::unique_ptr<MemoryPool> pool_;  // thread-safe itself
+  // CUDA graphs of the step; null on the CPU or with cuda_graphs off. Used
+  // by the scheduler thread only.
+  const std::unique_ptr<StepGraphs> graphs_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<SlotId, SlotQueue> queues_ ABSL_GUARDED_BY(mu_);
@@ -455,8 +470,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
   pool_options.host_capacity = options.host_slots;
   ASSIGN_OR_RETURN(std::unique_ptr<MemoryPool> pool,
                    MemoryPool::Create(pool_options, initial, initial.device()));
-  return std::unique_ptr<Engine>(new Engine(
-      std::make_unique<Impl>(holder, options, observer, std::move(pool))));
+  std::unique_ptr<StepGraphs> graphs;
+  if (options.cuda_graphs && initial.device().is_cuda()) {
+    StepGraphsOptions graph_options;
+    graph_options.max_batch = options.max_batch;
+    ASSIGN_OR_RETURN(graphs,
+                     StepGraphs::Create(holder, pool->dtype(), graph_options));
+  }
+  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(
+      holder, options, observer, std::move(pool), std::move(graphs))));
 }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -50,6 +50,11 @@ struct EngineOptions {
   // torch's default for a new thread. (With OpenMP the count is per calling
   // thread, so it must be set on the scheduler thread itself.)
   int intra_op_threads = 0;
+  // On a CUDA device, run every batch through CUDA graphs captured at Create,
+  // one per batch-size bucket (model/step_graphs.h); ignored on the CPU.
+  // Needs a build with RMT_CUDA: elsewhere Create refuses a CUDA model
+  // unless this is off.
+  bool cuda_graphs = true;
 };
 
 struct ScoredLabel {

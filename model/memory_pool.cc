@@ -3,13 +3,22 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "model/device_copy.h"
 #include "model/status_macros.h"
 
 namespace rmt {
 namespace {
 
 torch::Tensor RowIndex(const std::vector<int64_t>& rows, torch::Device device) {
-  return torch::tensor(rows, torch::dtype(torch::kLong)).to(device);
+  return IndexTensor(rows, device);  // on a GPU, without waiting for it
+}
+
+// True when `rows` are r, r + 1, ..., r + n - 1: one slice of the pool.
+bool Consecutive(const std::vector<int64_t>& rows) {
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i] != rows[0] + static_cast<int64_t>(i)) return false;
+  }
+  return !rows.empty();
 }
 
 }  // namespace
@@ -155,6 +164,10 @@ absl::StatusOr<torch::Tensor> MemoryPool::Gather(
     slot->last_use = ++clock_;
     rows.push_back(slot->row);
   }
+  // A batch that takes consecutive rows in order reads them in place.
+  if (Consecutive(rows)) {
+    return rows_.narrow(0, rows[0], static_cast<int64_t>(rows.size()));
+  }
   return rows_.index_select(0, RowIndex(rows, device_));  // (B, m, d)
 }
 
@@ -177,8 +190,13 @@ absl::Status MemoryPool::Scatter(const std::vector<SlotId>& ids,
     }
     rows.push_back(slot->row);
   }
-  rows_.index_copy_(0, RowIndex(rows, device_),
-                    values.detach().to(rows_.dtype()));
+  if (Consecutive(rows)) {
+    rows_.narrow(0, rows[0], static_cast<int64_t>(rows.size()))
+        .copy_(values.detach());
+  } else {
+    rows_.index_copy_(0, RowIndex(rows, device_),
+                      values.detach().to(rows_.dtype()));
+  }
   return absl::OkStatus();
 }
 

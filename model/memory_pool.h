@@ -63,8 +63,10 @@ class MemoryPool {
   absl::Status Free(SlotId slot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // (B, m, d) memories of `slots` (repeats allowed), made resident first;
-  // pins them until Unpin. NOT_FOUND for unknown slots, RESOURCE_EXHAUSTED
-  // if they cannot all be resident at once.
+  // pins them until Unpin. When the slots' rows are consecutive and in
+  // order, the result is a view of the pool (no copy): read it before
+  // Scatter or Unpin and never write to it. NOT_FOUND for unknown slots,
+  // RESOURCE_EXHAUSTED if they cannot all be resident at once.
   absl::StatusOr<torch::Tensor> Gather(const std::vector<SlotId>& slots)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Writes values (B, m, d) to `slots` (distinct, pinned by Gather).

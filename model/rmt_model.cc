@@ -3,8 +3,20 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "model/inference_encoder.h"
 
 namespace rmt {
+
+struct RmtModelImpl::Inference {
+  Inference(BertModelImpl& bert, const ModelConfig& config)
+      : encoder(bert, config) {}
+
+  InferenceEncoder encoder;
+  // Additive MemBottleneck mask of an unpadded segment of every length up to
+  // the positions the model has: the (T, T) top-left block is a length-T
+  // segment's. Undefined with full attention.
+  torch::Tensor bottleneck_mask;
+};
 
 RmtModelImpl::RmtModelImpl(ModelConfig config, SpecialTokens special_tokens)
     : config_(std::move(config)), special_tokens_(special_tokens) {
@@ -44,6 +56,7 @@ SegmentBatch RmtModelImpl::MakeBatch(
       {batch, length}, torch::dtype(torch::kBool).pinned_memory(pinned));
   auto ids_a = ids.accessor<int64_t, 2>();
   auto valid_a = valid.accessor<bool, 2>();
+  bool padded = false;
   for (int64_t b = 0; b < batch; ++b) {
     const auto& segment = segments[b];
     int64_t p = 0;
@@ -57,9 +70,12 @@ SegmentBatch RmtModelImpl::MakeBatch(
     for (int32_t id : segment) ids_a[b][p++] = id;
     ids_a[b][p++] = special_tokens_.sep;
     for (int64_t i = 0; i < p; ++i) valid_a[b][i] = true;
+    padded = padded || p < length;
   }
-  return SegmentBatch{ids.to(device, /*non_blocking=*/true),
-                      valid.to(device, /*non_blocking=*/true)};
+  SegmentBatch out{ids.to(device, /*non_blocking=*/true),
+                   valid.to(device, /*non_blocking=*/true)};
+  out.padded = padded;
+  return out;
 }
 
 torch::Tensor RmtModelImpl::AttentionMask(const torch::Tensor& valid,
@@ -94,6 +110,60 @@ StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
               memory.sizes());
   TORCH_CHECK(memory.size(0) == batch.input_ids.size(0), "memory batch ",
               memory.size(0), " != segment batch ", batch.input_ids.size(0));
+  if (is_training() || torch::GradMode::is_enabled()) {
+    return ForwardModules(memory, batch, with_logits);
+  }
+  return ForwardInference(memory, batch, with_logits);
+}
+
+std::shared_ptr<const RmtModelImpl::Inference>
+RmtModelImpl::CurrentInference() {
+  absl::MutexLock lock(&inference_mu_);
+  if (inference_ != nullptr && inference_->encoder.IsCurrent()) {
+    return inference_;
+  }
+  auto inference = std::make_shared<Inference>(*bert, config_);
+  if (config_.rmt.memory_attention == MemoryAttention::kBottleneck) {
+    const torch::Tensor& words = inference->encoder.word_embeddings();
+    const int64_t length = config_.max_position_embeddings;
+    torch::Tensor all_valid = torch::ones(
+        {1, length}, torch::dtype(torch::kBool).device(words.device()));
+    inference->bottleneck_mask =
+        AttentionMask(all_valid, words.scalar_type())[0][0];  // (T, T)
+  }
+  inference_ = std::move(inference);
+  return inference_;
+}
+
+StepOutput RmtModelImpl::ForwardInference(const torch::Tensor& memory,
+                                          const SegmentBatch& batch,
+                                          bool with_logits) {
+  const std::shared_ptr<const Inference> inference = CurrentInference();
+  const InferenceEncoder& encoder = inference->encoder;
+  const int64_t m = config_.rmt.num_mem_tokens;
+  const int64_t length = batch.input_ids.size(1);
+  // (B, T, d); the memory enters where the [MEM] embeddings were.
+  torch::Tensor words =
+      at::embedding(encoder.word_embeddings(), batch.input_ids);
+  if (m > 0) words.narrow(1, 1, m).copy_(memory);
+  torch::Tensor mask;  // none: every query sees every key
+  if (batch.padded) {
+    mask = AttentionMask(batch.attention_mask, encoder.dtype());
+  } else if (inference->bottleneck_mask.defined()) {
+    mask = inference->bottleneck_mask.narrow(0, 0, length).narrow(1, 0, length);
+  }
+  // Only [CLS] and the memory are read from the last layer.
+  torch::Tensor hidden = encoder.Forward(words, mask, 1 + m);  // (B, 1+m, d)
+  StepOutput out;
+  out.memory = hidden.narrow(1, 1, m).to(memory.dtype());  // (B, m, d)
+  if (with_logits) out.logits = classifier(bert->pooler(hidden));
+  return out;
+}
+
+StepOutput RmtModelImpl::ForwardModules(const torch::Tensor& memory,
+                                        const SegmentBatch& batch,
+                                        bool with_logits) {
+  const int64_t m = config_.rmt.num_mem_tokens;
   torch::Tensor words =
       bert->embeddings->word_embeddings(batch.input_ids);  // (B, T, d)
   // Memory enters where the [MEM] embeddings were; torch::cat keeps the

@@ -15,16 +15,24 @@
 // through whole documents. Parameter names match Hugging Face's
 // BertForSequenceClassification ("bert.…", "classifier.…").
 //
-// Thread-safety: Forward/Step/Answer are safe concurrently in eval mode under
-// torch::NoGradGuard; training needs a single caller.
+// In eval mode with gradients off (torch::NoGradGuard or, faster,
+// c10::InferenceMode) Forward runs the InferenceEncoder: the same math on
+// weights laid out for inference once (rebuilt when the parameters change),
+// with the bottleneck mask built once and no mask where nothing is masked.
+//
+// Thread-safety: Forward/Step/Answer are safe concurrently in eval mode with
+// gradients off; training needs a single caller.
 #ifndef RMT_MODEL_RMT_MODEL_H_
 #define RMT_MODEL_RMT_MODEL_H_
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "model/bert.h"
 #include "model/config.h"
 
@@ -41,6 +49,9 @@ struct SpecialTokens {
 struct SegmentBatch {
   torch::Tensor input_ids;       // (B, T) int64
   torch::Tensor attention_mask;  // (B, T) bool, true at real positions
+  // False when every row fills all T positions (no key is padding), which
+  // lets inference skip the padding mask; MakeBatch sets it.
+  bool padded = true;
 };
 
 struct StepOutput {
@@ -82,12 +93,26 @@ class RmtModelImpl : public torch::nn::Module {
   torch::nn::Linear classifier{nullptr};
 
  private:
+  // The weights laid out for inference, and what else depends only on them.
+  struct Inference;
+
+  // Forward with autograd through the modules (training, or gradients on).
+  StepOutput ForwardModules(const torch::Tensor& memory,
+                            const SegmentBatch& batch, bool with_logits);
+  StepOutput ForwardInference(const torch::Tensor& memory,
+                              const SegmentBatch& batch, bool with_logits);
+  // inference_, rebuilt first if the parameters changed since it was built.
+  std::shared_ptr<const Inference> CurrentInference()
+      ABSL_LOCKS_EXCLUDED(inference_mu_);
   // Additive attention mask, (B, 1, 1, T) or (B, 1, T, T) for the bottleneck.
   torch::Tensor AttentionMask(const torch::Tensor& valid,
                               torch::ScalarType dtype) const;
 
   ModelConfig config_;
   SpecialTokens special_tokens_;
+
+  absl::Mutex inference_mu_;
+  std::shared_ptr<const Inference> inference_ ABSL_GUARDED_BY(inference_mu_);
 };
 TORCH_MODULE(RmtModel);
 

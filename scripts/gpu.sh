@@ -52,7 +52,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 echo "torch $torch_version ($torch_prefix), server build: $server"
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix" -DRMT_BUILD_SERVER="$server"
+  -DCMAKE_PREFIX_PATH="$prefix" -DRMT_BUILD_SERVER="$server" -DRMT_CUDA=ON
 cmake --build "$build" -j "$(nproc)"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
 

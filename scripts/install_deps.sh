@@ -11,7 +11,8 @@ packages=(
   prometheus                         # promtool: the metrics test checks the exposition format
   nginx python3-yaml                 # tests/deploy: nginx.conf live, manifest checks
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-torch              # golden-data generator only, never in the serving path
+  python3 python3-torch              # golden data and make bench-compare, never in the serving path
+  python3-venv                       # scripts/torch_wheel.sh: the LibTorch 2.x build's venv
   fortunes                           # natural-language noise text
   gnuplot-nox                        # rmt-eval draws its accuracy plots
   clang libclang-rt-14-dev           # make fuzz: clang++ and libFuzzer/ASan/UBSan runtimes

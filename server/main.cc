@@ -40,6 +40,11 @@ ABSL_FLAG(std::string, dtype, "float32",
           "Compute precision: float32, bfloat16 or float16 (weights are "
           "converted at load; memories keep the config's memory_dtype).");
 ABSL_FLAG(int, max_batch, 32, "Most rows (segments, questions) per forward.");
+ABSL_FLAG(bool, cuda_graphs, true,
+          "On a CUDA device, replay each batch's step from CUDA graphs "
+          "captured at start, one per batch size 1, 2, 4, ... max_batch "
+          "(batches padded up to one); ignored on the CPU. Needs a build "
+          "with -DRMT_CUDA=ON (make build-torch2).");
 ABSL_FLAG(absl::Duration, max_queue_delay, absl::Milliseconds(2),
           "Longest wait for a fuller batch.");
 ABSL_FLAG(int, max_sessions, 1024, "Most live sessions.");
@@ -76,12 +81,15 @@ ABSL_FLAG(std::string, session_store, "memory",
           "continue them: memory (nowhere: this process only), dir:PATH or "
           "redis://HOST[:PORT][/DB]. A shared store needs the same "
           "--snapshot_key_file (or $RMT_SNAPSHOT_KEY) on every replica. A "
-          "session is written when a keep-alive stream or Ingest on it ends, "
-          "when it is idle after --checkpoint_every_segments more segments, "
-          "and at drain; it is deleted when closed or expired.");
+          "session is written every --checkpoint_every_segments segments "
+          "while a stream feeds it, when a keep-alive stream or Ingest on it "
+          "ends, when it is idle after that many more segments, and at "
+          "drain; it is deleted when closed or expired.");
 ABSL_FLAG(int64_t, checkpoint_every_segments, 64,
-          "An idle session is written to --session_store again once it has "
-          "processed this many segments since its last write.");
+          "A stream writes its session to --session_store every this many "
+          "segments (a lost replica costs at most that many, computed "
+          "again), and an idle session is written again once it has "
+          "processed this many since its last write.");
 ABSL_FLAG(int, intra_op_threads, 0,
           "Threads of each forward pass; 0: every core.");
 
@@ -181,6 +189,7 @@ int Serve() {
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.engine.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.engine.max_queue_delay = absl::GetFlag(FLAGS_max_queue_delay);
+  options.engine.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   const int max_sessions = absl::GetFlag(FLAGS_max_sessions);
   const int device_sessions = absl::GetFlag(FLAGS_device_sessions);
   options.engine.device_slots = device_sessions;

@@ -87,6 +87,57 @@ TEST(ModelConfigTest, OptionalKeysTakeDefaults) {
   EXPECT_EQ(config->rmt.memory_attention, MemoryAttention::kFull);
 }
 
+// A Hugging Face checkpoint as save_pretrained writes it: no "rmt", and keys
+// of its own that do not change the forward pass.
+TEST(ModelConfigTest, ConfigWithoutRmtIsPlainBert) {
+  Json json = ValidConfig();
+  json.erase("rmt");
+  json["classifier_dropout"] = nullptr;
+  json["initializer_range"] = 0.02;
+  json["pad_token_id"] = 0;
+  json["position_embedding_type"] = "absolute";
+  json["torch_dtype"] = "float32";
+  json["transformers_version"] = "4.44.2";
+  json["use_cache"] = true;
+  auto config = Parse(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->rmt.num_mem_tokens, 0);
+  EXPECT_EQ(config->rmt.segment_size, 64 - 3);
+  EXPECT_EQ(config->content_vocab_size(), 64);
+  // Written back the way Hugging Face wrote it: without "rmt".
+  const Json written = Json::parse(config->ToJson());
+  EXPECT_FALSE(written.contains("rmt"));
+  auto again = ModelConfig::FromJson(config->ToJson(), kSource);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->ToJson(), config->ToJson());
+}
+
+// save_pretrained omits id2label when it is the default (two labels).
+TEST(ModelConfigTest, MissingId2LabelIsHuggingFacesDefault) {
+  Json json = ValidConfig();
+  json.erase("id2label");
+  json.erase("label2id");
+  auto config = Parse(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config->labels, ElementsAre("LABEL_0", "LABEL_1"));
+}
+
+TEST(ModelConfigTest, RefusesBertVariantsItCannotCompute) {
+  const std::vector<std::pair<std::string, Json>> variants = {
+      {"position_embedding_type", "relative_key"},
+      {"is_decoder", true},
+      {"add_cross_attention", true}};
+  for (const auto& [key, value] : variants) {
+    Json json = ValidConfig();
+    json[key] = value;
+    auto config = Parse(json);
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument)
+        << key;
+    EXPECT_THAT(config.status().message(),
+                AllOf(HasSubstr(kSource), HasSubstr(key)));
+  }
+}
+
 TEST(ModelConfigTest, LabelsFollowIdsNotKeyOrder) {
   Json json = ValidConfig();
   // JSON objects are unordered; "10" sorts before "2" as text.
@@ -229,7 +280,7 @@ std::vector<BadCase> MissingKeyCases() {
   for (const char* key :
        {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
         "intermediate_size", "hidden_act", "max_position_embeddings",
-        "type_vocab_size", "layer_norm_eps", "id2label", "rmt"}) {
+        "type_vocab_size", "layer_norm_eps"}) {
     cases.push_back({std::string("missing_") + key,
                      [key](Json& j) { j.erase(key); },
                      std::string("missing key \"") + key + "\""});

@@ -53,6 +53,34 @@ TEST(MemoryPoolTest, GatherAndScatterAddressTheRightSlots) {
   EXPECT_TRUE(torch::equal(*pool->Read(slots[3]), Filled(3)));
 }
 
+// Slots on consecutive rows, in order, are read in place (a view) and
+// written with one copy; out of order they are gathered. Both must address
+// the same memories.
+TEST(MemoryPoolTest, ConsecutiveRowsAreReadAndWrittenInPlace) {
+  auto pool = MakePool(8);
+  std::vector<SlotId> slots;
+  for (int i = 0; i < 4; ++i) slots.push_back(*pool->Allocate());
+  for (int i = 0; i < 4; ++i) Store(*pool, slots[i], float(i));
+  const std::vector<SlotId> in_order = {slots[1], slots[2], slots[3]};
+  auto gathered = pool->Gather(in_order);
+  ASSERT_TRUE(gathered.ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(torch::equal((*gathered)[i], Filled(float(i + 1))));
+  }
+  ASSERT_TRUE(pool->Scatter(in_order,
+                            torch::stack({Filled(10), Filled(11), Filled(12)}))
+                  .ok());
+  pool->Unpin(in_order);
+  const std::vector<SlotId> reversed = {slots[3], slots[2]};
+  gathered = pool->Gather(reversed);
+  ASSERT_TRUE(gathered.ok());
+  EXPECT_TRUE(torch::equal((*gathered)[0], Filled(12)));
+  EXPECT_TRUE(torch::equal((*gathered)[1], Filled(11)));
+  pool->Unpin(reversed);
+  EXPECT_TRUE(torch::equal(*pool->Read(slots[0]), Filled(0)));
+  EXPECT_TRUE(torch::equal(*pool->Read(slots[1]), Filled(10)));
+}
+
 TEST(MemoryPoolTest, FullPoolIsResourceExhausted) {
   auto pool = MakePool(2);
   ASSERT_TRUE(pool->Allocate().ok());

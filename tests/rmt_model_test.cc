@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -140,9 +141,13 @@ TEST_P(GoldenTest, WrongMemoryDoesNotMatch) {
 }
 
 // The bf16 compute path (weights converted at load, memory kept in fp32)
-// against the fp32 reference: relative error (norm-wise) under 1e-2, the
-// CUDA path's tolerance, checked on CPU. Element-wise, single values of the
-// memory round up to 1.5% of the largest after four segments.
+// against the fp32 reference: relative error (norm-wise) under 1e-2 for the
+// memories, the CUDA path's tolerance, checked on CPU. Element-wise, single
+// values of the memory round up to 1.5% of the largest after four segments.
+// The 15 logits get 2e-2: rounding the weights to bf16 alone, with exact
+// float32 arithmetic after it, already puts them 0.8% (full) and 1.1%
+// (bottleneck) from the reference, so under 1e-2 they pass or fail by how
+// the arithmetic's rounding happens to cancel that.
 TEST_P(GoldenTest, Bfloat16ComputeStaysWithinBf16Tolerance) {
   torch::NoGradGuard no_grad;
   LoadOptions load;
@@ -166,7 +171,7 @@ TEST_P(GoldenTest, Bfloat16ComputeStaysWithinBf16Tolerance) {
   torch::Tensor logits = model->Answer(memory, model->MakeBatch(questions));
   EXPECT_LT(NormRelativeError(logits.to(torch::kFloat),
                               Expected(*expected_, "logits")),
-            1e-2);
+            2e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(BothAttentionModes, GoldenTest,
@@ -225,6 +230,74 @@ TEST(RmtModelTest, GradientsFlowThroughAllSegments) {
   // The learned initial memory is trained too.
   EXPECT_GT(grad[v - 1].abs().sum().item<double>(), 0.0);
   EXPECT_EQ(grad[60].abs().sum().item<double>(), 0.0);  // a token never used
+}
+
+// Forward in eval mode with gradients off runs the InferenceEncoder (fused
+// QKV, cached masks, last layer only where read); with gradients on it runs
+// the modules. Both must compute the same numbers, padded or not.
+TEST(RmtModelTest, InferencePathMatchesModules) {
+  for (MemoryAttention attention :
+       {MemoryAttention::kFull, MemoryAttention::kBottleneck}) {
+    RmtModel model = TinyModel(5, attention);
+    const ModelConfig& config = model->config();
+    std::mt19937 rng(3);
+    const int full = static_cast<int>(config.rmt.segment_size);
+    for (const std::vector<int>& lengths :
+         std::vector<std::vector<int>>{{full, full, full}, {full, 1, 7}, {3}}) {
+      std::vector<std::vector<int32_t>> segments;
+      for (int n : lengths) segments.push_back(RandomTokens(rng, n, config));
+      SegmentBatch batch = model->MakeBatch(segments);
+      // Rows are padded to the longest.
+      const bool padded = std::any_of(lengths.begin(), lengths.end(),
+                                      [&](int n) { return n != lengths[0]; });
+      EXPECT_EQ(batch.padded, padded);
+      torch::Tensor memory =
+          torch::randn({static_cast<int64_t>(lengths.size()),
+                        config.rmt.num_mem_tokens, config.hidden_size});
+      StepOutput expected = model->Forward(memory, batch, true);  // modules
+      ASSERT_TRUE(expected.memory.requires_grad());
+      StepOutput fast;
+      {
+        c10::InferenceMode inference;
+        fast = model->Forward(memory, batch, true);
+      }
+      EXPECT_LT(RelativeError(fast.memory, expected.memory), 1e-5);
+      EXPECT_LT(RelativeError(fast.logits, expected.logits), 1e-5);
+      torch::NoGradGuard no_grad;  // the same path as InferenceMode
+      EXPECT_LT(RelativeError(model->Forward(memory, batch, true).memory,
+                              expected.memory),
+                1e-5);
+    }
+  }
+}
+
+// The inference layout is a copy: changing a parameter in place (an
+// optimizer step) or moving the model must be seen by the next step.
+TEST(RmtModelTest, InferencePathFollowsParameterChanges) {
+  RmtModel model = TinyModel();
+  std::mt19937 rng(4);
+  SegmentBatch batch =
+      model->MakeBatch({RandomTokens(rng, 9, model->config())});
+  torch::Tensor memory = model->InitMemory(1).clone();
+  auto fast_step = [&] {
+    c10::InferenceMode inference;
+    return model->Step(memory, batch).clone();
+  };
+  torch::Tensor before = fast_step();
+  {
+    torch::NoGradGuard no_grad;
+    auto& self =
+        *model->bert->encoder->layer->at<BertLayerImpl>(0).attention->self;
+    self.key->weight.mul_(0.5);
+  }
+  torch::Tensor after = fast_step();
+  EXPECT_GT(RelativeError(after, before), 1e-3);
+  EXPECT_LT(RelativeError(after, model->Step(memory, batch)), 1e-5);
+  model->to(torch::kDouble);
+  memory = memory.to(torch::kDouble);
+  torch::Tensor in_double = fast_step();
+  EXPECT_EQ(in_double.scalar_type(), torch::kDouble);
+  EXPECT_LT(RelativeError(in_double, after), 1e-5);
 }
 
 TEST(RmtModelTest, ValidateSegmentRefusesBadInput) {

@@ -4,8 +4,14 @@
 //   rmt-train --out models/rmt-babi --target_segments 4 --max_steps 3000
 //
 // The vocabulary is built from the noise text and the task templates; the
-// model starts from BERT's random initialisation. --resume continues from
-// --out/checkpoint.
+// model starts from BERT's random initialisation, or with --init from a model
+// directory (one rmt-import made from a pretrained BERT), whose vocabulary,
+// tokenizer options, architecture and rmt config it keeps. --resume
+// continues from --out/checkpoint.
+//
+//   rmt-import --from build/minilm/model --out /tmp/minilm-rmt
+//       --labels "$(rmt-train --print_labels)" --num_mem_tokens 8 ...
+//   rmt-train --init /tmp/minilm-rmt --out models/minilm-babi ...
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -27,6 +33,15 @@
 #include "train/trainer.h"
 
 ABSL_FLAG(std::string, out, "", "Output model directory (required).");
+ABSL_FLAG(std::string, init, "",
+          "Start from this model directory (e.g. made by rmt-import) instead "
+          "of random weights; its labels must be the tasks' "
+          "(--print_labels), and the architecture flags (--vocab_size, "
+          "--hidden, --layers, --heads, --intermediate, --mem_tokens, "
+          "--segment_size, --memory_attention, --dropout) are not used.");
+ABSL_FLAG(bool, print_labels, false,
+          "Print the tasks' labels, comma-separated (for rmt-import "
+          "--labels), and exit.");
 ABSL_FLAG(std::string, noise_file, "",
           "Noise text file; empty: Debian's fortunes.");
 ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning", "Tasks to learn.");
@@ -82,7 +97,33 @@ absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab) {
   return config;
 }
 
+// The model --init names, checked against what training needs.
+absl::StatusOr<std::shared_ptr<ModelBundle>> LoadInitModel(
+    const std::string& dir, torch::Device device) {
+  LoadOptions load;
+  load.device = device;
+  ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(dir, load));
+  if (bundle->config.rmt.num_mem_tokens == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir,
+        ": a plain BERT without memory tokens; make an RMT of it with "
+        "rmt-import"));
+  }
+  if (bundle->config.labels != TaskLabels()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir,
+                     ": its labels are not the tasks' labels; import it with "
+                     "rmt-import --labels ",
+                     absl::StrJoin(TaskLabels(), ",")));
+  }
+  return bundle;
+}
+
 absl::Status Run(int argc, char** argv) {
+  if (absl::GetFlag(FLAGS_print_labels)) {
+    std::cout << absl::StrJoin(TaskLabels(), ",") << "\n";
+    return absl::OkStatus();
+  }
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out is required");
   int threads = absl::GetFlag(FLAGS_threads);
@@ -111,20 +152,30 @@ absl::Status Run(int argc, char** argv) {
 
   ASSIGN_OR_RETURN(NoiseText noise,
                    LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));
-  ASSIGN_OR_RETURN(auto vocab,
-                   BuildTaskVocabulary(noise, absl::GetFlag(FLAGS_vocab_size)));
-  auto tokenizer =
-      std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
-  ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
-  ASSIGN_OR_RETURN(
-      TaskGenerator generator,
-      TaskGenerator::Create(tokenizer, noise, config.rmt.segment_size));
+  const std::string init = absl::GetFlag(FLAGS_init);
+  std::shared_ptr<const WordPieceTokenizer> tokenizer;
+  RmtModel model{nullptr};
+  if (!init.empty()) {
+    ASSIGN_OR_RETURN(auto bundle, LoadInitModel(init, device));
+    tokenizer = bundle->tokenizer;
+    model = bundle->model;
+    std::cerr << "rmt-train: starting from " << init << "\n";
+  } else {
+    ASSIGN_OR_RETURN(auto vocab, BuildTaskVocabulary(
+                                     noise, absl::GetFlag(FLAGS_vocab_size)));
+    tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
+    ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
+    model = CreateRandomModel(config, SpecialTokensOf(*vocab),
+                              absl::GetFlag(FLAGS_seed));
+    model->to(device);
+  }
+  const Vocabulary& vocab = tokenizer->vocab();
+  options.tokenizer_options = tokenizer->options();
+  ASSIGN_OR_RETURN(TaskGenerator generator,
+                   TaskGenerator::Create(tokenizer, noise,
+                                         model->config().rmt.segment_size));
   std::cerr << "rmt-train: " << noise.sentences().size() << " noise sentences, "
-            << vocab->size() << " tokens in the vocabulary\n";
-
-  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*vocab),
-                                     absl::GetFlag(FLAGS_seed));
-  model->to(device);
+            << vocab.size() << " tokens in the vocabulary\n";
   std::filesystem::create_directories(out);
   {
     std::ofstream command(std::filesystem::path(out) / "train_command.txt");
@@ -146,7 +197,7 @@ absl::Status Run(int argc, char** argv) {
   tee.b = std::cout.rdbuf();
   std::ostream both(&tee);
   ASSIGN_OR_RETURN(TrainResult result,
-                   Train(model, *vocab, generator, options, &both));
+                   Train(model, vocab, generator, options, &both));
   std::cerr << "rmt-train: " << result.steps << " steps, reached "
             << result.segments << " segments, last loss " << result.last_loss
             << "\n";

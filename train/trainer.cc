@@ -48,7 +48,8 @@ absl::Status SaveCheckpoint(RmtModel& model, const Vocabulary& vocab,
                             const TrainOptions& options,
                             const Progress& progress) {
   const std::string dir = CheckpointDir(options);
-  RETURN_IF_ERROR(SaveModelDirectory(dir, *model, vocab));
+  RETURN_IF_ERROR(
+      SaveModelDirectory(dir, *model, vocab, options.tokenizer_options));
   torch::save(optimizer, (fs::path(dir) / "optimizer.pt").string());
   std::ofstream state(fs::path(dir) / "trainer_state.json", std::ios::trunc);
   state << Json{{"step", progress.step},
@@ -221,7 +222,8 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
   result.steps = progress.step;
   model->eval();
   if (!options.out_dir.empty()) {
-    RETURN_IF_ERROR(SaveModelDirectory(options.out_dir, *model, vocab));
+    RETURN_IF_ERROR(SaveModelDirectory(options.out_dir, *model, vocab,
+                                       options.tokenizer_options));
   }
   return result;
 }

@@ -44,6 +44,9 @@ struct TrainOptions {
   int checkpoint_every = 200;
   uint32_t seed = 1;
   bool resume = false;
+  // Written to the model directory's tokenizer_config.json (an imported
+  // cased model must stay cased).
+  TokenizerOptions tokenizer_options;
 };
 
 struct TrainResult {

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# rmt-train --init: imports the tiny Hugging Face fixture (tests/golden/hf)
+# with rmt-import, trains a few steps from it, and checks that the result
+# keeps the imported vocabulary, architecture and rmt config and that the
+# weights moved.
+#
+#   train_init_test.sh RMT_IMPORT RMT_TRAIN SOURCE_DIR
+# Exit 77 (skipped) without Debian's fortunes.
+set -euo pipefail
+IMPORT=$1
+TRAIN=$2
+SOURCE=$3
+NOISE=/usr/share/games/fortunes/science
+[[ -f $NOISE ]] || { echo "skip: $NOISE missing (package fortunes)"; exit 77; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+"$IMPORT" --from "$SOURCE/tests/golden/hf/model" --out "$TMP/init" \
+  --labels "$("$TRAIN" --print_labels)" --num_mem_tokens 2 --segment_size 40 \
+  --memory_attention bottleneck
+"$TRAIN" --init "$TMP/init" --out "$TMP/out" --noise_file "$NOISE" \
+  --tasks memorize --target_segments 1 --max_steps 4 --batch_size 4 \
+  --eval_every 2 --eval_samples 4 --checkpoint_every 1000 --threads 2 \
+  > "$TMP/train.log"
+
+python3 - "$TMP" <<'EOF'
+import json, sys
+tmp = sys.argv[1]
+init = json.load(open(f"{tmp}/init/config.json"))
+out = json.load(open(f"{tmp}/out/config.json"))
+for key in ("vocab_size", "hidden_size", "num_hidden_layers", "rmt",
+            "id2label", "max_position_embeddings"):
+    assert init[key] == out[key], (key, init[key], out[key])
+assert out["rmt"]["num_mem_tokens"] == 2 and out["vocab_size"] == 121 + 2
+assert open(f"{tmp}/init/vocab.txt").read() == open(f"{tmp}/out/vocab.txt").read()
+assert json.load(open(f"{tmp}/out/tokenizer_config.json"))["do_lower_case"]
+steps = [json.loads(l) for l in open(f"{tmp}/train.log") if l.startswith("{")]
+assert steps, "no training log"
+assert open(f"{tmp}/init/model.safetensors", "rb").read() != \
+    open(f"{tmp}/out/model.safetensors", "rb").read(), "weights did not move"
+print(f"train_init_test: ok ({len(steps)} log lines)")
+EOF
