@@ -312,10 +312,9 @@ void SessionStream::OnSessionProgress() {
 }
 
 void SessionStream::OnCheckpointReady() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (checkpoint_ == Checkpoint::kWaiting) checkpoint_ = Checkpoint::kReady;
-  }
+  // Not "the wanted checkpoint is reached": the announcement may be late,
+  // of a checkpoint DecideLocked already saw reached and exported, with the
+  // next one now waiting. DecideLocked asks the session itself.
   Pump();
 }
 
