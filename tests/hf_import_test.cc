@@ -21,6 +21,7 @@ namespace rmt {
 namespace {
 
 namespace fs = std::filesystem;
+using ::rmt::testing::FixtureTensor;
 using ::rmt::testing::MaxAbsError;
 using ::rmt::testing::RunPlainBert;
 
@@ -28,12 +29,8 @@ const std::string kHfDir = RMT_SOURCE_DIR "/tests/golden/hf";
 constexpr double kTolerance = 1e-5;
 
 torch::Tensor Load(const SafetensorsFile& file, const std::string& name) {
-  auto view = file.Get(name);
-  EXPECT_TRUE(view.ok()) << view.status();
-  if (!view.ok()) return {};
-  auto tensor = TensorFromView(*view);
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? tensor->to(torch::kFloat) : torch::Tensor();
+  torch::Tensor tensor = FixtureTensor(file, name);
+  return tensor.defined() ? tensor.to(torch::kFloat) : tensor;
 }
 
 class HfImportTest : public ::testing::Test {

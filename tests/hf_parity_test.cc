@@ -20,21 +20,13 @@
 namespace rmt {
 namespace {
 
+using ::rmt::testing::FixtureTensor;
 using ::rmt::testing::MaxAbsError;
 using ::rmt::testing::RunPlainBert;
 
 constexpr double kTolerance = 1e-5;
 
 std::string HfDir() { return absl::StrCat(RMT_SOURCE_DIR, "/tests/golden/hf"); }
-
-torch::Tensor Expected(const SafetensorsFile& file, const std::string& name) {
-  auto view = file.Get(name);
-  EXPECT_TRUE(view.ok()) << view.status();
-  if (!view.ok()) return {};
-  auto tensor = TensorFromView(*view);
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? *tensor : torch::Tensor();
-}
 
 class HfParityTest : public ::testing::Test {
  protected:
@@ -64,8 +56,8 @@ TEST_F(HfParityTest, LoadsSavePretrainedDirectoryAsPlainBert) {
 
 TEST_F(HfParityTest, TokenizerGivesTheFixtureIds) {
   const auto texts = nlohmann::json::parse(expected_->metadata().at("texts"));
-  torch::Tensor ids = Expected(*expected_, "input_ids");
-  torch::Tensor mask = Expected(*expected_, "attention_mask");
+  torch::Tensor ids = FixtureTensor(*expected_, "input_ids");
+  torch::Tensor mask = FixtureTensor(*expected_, "attention_mask");
   ASSERT_EQ(ids.size(0), static_cast<int64_t>(texts.size()));
   for (int64_t b = 0; b < ids.size(0); ++b) {
     auto ours = bundle_->tokenizer->Encode(texts[b].get<std::string>());
@@ -81,20 +73,21 @@ TEST_F(HfParityTest, TokenizerGivesTheFixtureIds) {
 }
 
 TEST_F(HfParityTest, HiddenStatesAndLogitsMatchTransformers) {
-  auto out = RunPlainBert(*bundle_->model, Expected(*expected_, "input_ids"),
-                          Expected(*expected_, "attention_mask"));
+  auto out =
+      RunPlainBert(*bundle_->model, FixtureTensor(*expected_, "input_ids"),
+                   FixtureTensor(*expected_, "attention_mask"));
   const int64_t layers = bundle_->config.num_hidden_layers;
   ASSERT_EQ(static_cast<int64_t>(out.hidden_states.size()), layers + 1);
   double worst = 0;
   for (int64_t i = 0; i <= layers; ++i) {
     torch::Tensor expected =
-        Expected(*expected_, absl::StrCat("hidden_states.", i));
+        FixtureTensor(*expected_, absl::StrCat("hidden_states.", i));
     ASSERT_EQ(out.hidden_states[i].sizes(), expected.sizes());
     const double error = MaxAbsError(out.hidden_states[i], expected);
     EXPECT_LT(error, kTolerance) << "hidden_states." << i;
     worst = std::max(worst, error);
   }
-  torch::Tensor logits = Expected(*expected_, "logits");
+  torch::Tensor logits = FixtureTensor(*expected_, "logits");
   ASSERT_EQ(out.logits.sizes(), logits.sizes());
   const double logits_error = MaxAbsError(out.logits, logits);
   EXPECT_LT(logits_error, kTolerance);

@@ -23,6 +23,7 @@ namespace rmt {
 namespace {
 
 namespace fs = std::filesystem;
+using ::rmt::testing::FixtureTensor;
 using ::rmt::testing::MaxAbsError;
 using ::rmt::testing::RunPlainBert;
 
@@ -32,15 +33,6 @@ constexpr int64_t kChannelStride = 12;  // make_minilm_golden.py's
 std::string WeightsDir() {
   const char* env = std::getenv("RMT_MINILM_DIR");
   return env != nullptr ? env : RMT_BINARY_DIR "/minilm/model";
-}
-
-torch::Tensor Load(const SafetensorsFile& file, const std::string& name) {
-  auto view = file.Get(name);
-  EXPECT_TRUE(view.ok()) << view.status();
-  if (!view.ok()) return {};
-  auto tensor = TensorFromView(*view);
-  EXPECT_TRUE(tensor.ok()) << tensor.status();
-  return tensor.ok() ? *tensor : torch::Tensor();
 }
 
 class MiniLmParityTest : public ::testing::Test {
@@ -83,8 +75,8 @@ TEST_F(MiniLmParityTest, ImportedEncoderMatchesTransformers) {
 
   // Our tokenizer on the real uncased BERT vocabulary.
   const auto texts = nlohmann::json::parse(expected_->metadata().at("texts"));
-  torch::Tensor ids = Load(*expected_, "input_ids");
-  torch::Tensor mask = Load(*expected_, "attention_mask");
+  torch::Tensor ids = FixtureTensor(*expected_, "input_ids");
+  torch::Tensor mask = FixtureTensor(*expected_, "attention_mask");
   for (int64_t b = 0; b < ids.size(0); ++b) {
     auto ours = (*bundle)->tokenizer->Encode(texts[b].get<std::string>());
     ASSERT_TRUE(ours.ok()) << ours.status();
@@ -102,7 +94,7 @@ TEST_F(MiniLmParityTest, ImportedEncoderMatchesTransformers) {
   double worst = 0;
   for (size_t i = 0; i < out.hidden_states.size(); ++i) {
     torch::Tensor expected =
-        Load(*expected_, absl::StrCat("hidden_states.", i));
+        FixtureTensor(*expected_, absl::StrCat("hidden_states.", i));
     torch::Tensor ours = out.hidden_states[i].index_select(2, channels);
     ASSERT_EQ(ours.sizes(), expected.sizes());
     const double error = MaxAbsError(ours, expected);

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 #include "model/bert.h"
@@ -46,6 +47,18 @@ inline PlainBertOutput RunPlainBert(RmtModelImpl& model,
   }
   out.logits = model.classifier(bert.pooler(x));
   return out;
+}
+
+// A tensor of a safetensors fixture, as stored; a test failure (and an
+// undefined tensor) when it is missing or unreadable.
+inline torch::Tensor FixtureTensor(const SafetensorsFile& file,
+                                   const std::string& name) {
+  auto view = file.Get(name);
+  EXPECT_TRUE(view.ok()) << view.status();
+  if (!view.ok()) return {};
+  auto tensor = TensorFromView(*view);
+  EXPECT_TRUE(tensor.ok()) << tensor.status();
+  return tensor.ok() ? *tensor : torch::Tensor();
 }
 
 // max |a - b| over all entries, in double.
