@@ -185,7 +185,14 @@ absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
 
 absl::Status SaveModelDirectory(const std::string& directory,
                                 RmtModelImpl& model, const Vocabulary& vocab,
-                                const TokenizerOptions& tokenizer_options) {
+                                const TokenizerOptions& tokenizer_options,
+                                torch::ScalarType weights_dtype) {
+  if (weights_dtype != torch::kFloat && weights_dtype != torch::kBFloat16 &&
+      weights_dtype != torch::kHalf) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weights are stored as float32, bfloat16 or float16, not ",
+                     c10::toString(weights_dtype)));
+  }
   std::error_code error;
   fs::create_directories(directory, error);
   if (error) {
@@ -224,7 +231,7 @@ absl::Status SaveModelDirectory(const std::string& directory,
   for (const auto& item : model.named_parameters()) {
     const std::string& name = item.key();
     keep_alive.push_back(
-        item.value().detach().to(torch::kCPU, torch::kFloat).contiguous());
+        item.value().detach().to(torch::kCPU, weights_dtype).contiguous());
     ASSIGN_OR_RETURN(TensorView view, ViewOfTensor(keep_alive.back()));
     tensors.emplace_back(name, view);
   }

@@ -48,10 +48,13 @@ absl::StatusOr<std::shared_ptr<ModelBundle>> LoadModelDirectory(
     const std::string& directory, const LoadOptions& options = {});
 
 // Writes config.json, vocab.txt, tokenizer_config.json and model.safetensors
-// (weights as float32) into `directory`, creating it if needed.
-absl::Status SaveModelDirectory(const std::string& directory,
-                                RmtModelImpl& model, const Vocabulary& vocab,
-                                const TokenizerOptions& tokenizer_options = {});
+// into `directory`, creating it if needed. The weights are stored as
+// `weights_dtype`: torch::kFloat, torch::kBFloat16 or torch::kHalf
+// (INVALID_ARGUMENT otherwise); the model itself is left as it is.
+absl::Status SaveModelDirectory(
+    const std::string& directory, RmtModelImpl& model, const Vocabulary& vocab,
+    const TokenizerOptions& tokenizer_options = {},
+    torch::ScalarType weights_dtype = torch::kFloat);
 
 // BERT's initialisation (normal(0, 0.02) weights, zero biases, unit
 // LayerNorm), deterministic in `seed`.

@@ -16,6 +16,7 @@ mkdir -p "$out"
 
 train=(
   "$build/train/rmt-train" --out "$out"
+  --tasks memorize,detect,reasoning
   --memory_attention bottleneck --hidden 128 --layers 3 --heads 4
   --intermediate 512 --mem_tokens 8 --segment_size 32
   --target_segments 8 --batch_size 64 --lr 1e-3 --warmup_steps 100

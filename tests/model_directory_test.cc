@@ -110,6 +110,57 @@ TEST_F(ModelDirectoryTest, SaveThenLoadGivesTheSameModel) {
             0.0);
 }
 
+// Weights stored as bfloat16 or float16 load back (as float32) and step as
+// the float32 model does, within the stored precision.
+TEST_F(ModelDirectoryTest, SavesWeightsInASmallerDtype) {
+  auto original = LoadModelDirectory(dir_.string());
+  ASSERT_TRUE(original.ok());
+  struct Case {
+    torch::ScalarType dtype;
+    std::string name;
+    double tolerance;  // 8 and 11 significant bits
+  };
+  for (const Case& c : {Case{torch::kBFloat16, "BF16", 3e-2},
+                        Case{torch::kHalf, "F16", 3e-3}}) {
+    const fs::path copy = dir_.string() + "_" + c.name;
+    ASSERT_TRUE(SaveModelDirectory(copy.string(), *(*original)->model,
+                                   (*original)->tokenizer->vocab(), {}, c.dtype)
+                    .ok());
+    {
+      auto file = SafetensorsFile::Open((copy / "model.safetensors").string());
+      ASSERT_TRUE(file.ok()) << file.status();
+      for (const auto& [name, view] : (*file)->tensors()) {
+        EXPECT_EQ(DTypeName(view.dtype), c.name) << name;
+      }
+    }
+    auto loaded = LoadModelDirectory(copy.string());
+    fs::remove_all(copy);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    torch::NoGradGuard no_grad;
+    auto& a = (*original)->model;
+    auto& b = (*loaded)->model;
+    EXPECT_EQ(b->classifier->weight.scalar_type(), torch::kFloat);
+    SegmentBatch batch = a->MakeBatch({{5, 6, 7}});
+    const double error = testing::NormRelativeError(
+        b->Step(b->InitMemory(1), batch), a->Step(a->InitMemory(1), batch));
+    EXPECT_GT(error, 0.0) << c.name;  // the weights were rounded
+    EXPECT_LT(error, c.tolerance) << c.name;
+  }
+  // The model saved from keeps its own dtype.
+  EXPECT_EQ((*original)->model->classifier->weight.scalar_type(),
+            torch::kFloat);
+}
+
+TEST_F(ModelDirectoryTest, RefusesToStoreWeightsAsIntegers) {
+  auto original = LoadModelDirectory(dir_.string());
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ(SaveModelDirectory(dir_.string() + "_int", *(*original)->model,
+                               (*original)->tokenizer->vocab(), {}, torch::kInt)
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  fs::remove_all(dir_.string() + "_int");
+}
+
 TEST_F(ModelDirectoryTest, RandomModelIsDeterministicInItsSeed) {
   const ModelConfig config = testing::TinyConfig();
   RmtModel a = CreateRandomModel(config, SpecialTokens{}, 11);

@@ -3,15 +3,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "model/model_directory.h"
+#include "model/safetensors.h"
 #include "nlohmann/json.hpp"
+#include "tests/tiny_model.h"
 #include "train/evaluation.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
@@ -69,7 +74,8 @@ std::vector<std::string> Sentences(const std::string& document) {
   return out;
 }
 
-// An independent solver: reads the facts back out of the text and answers.
+// An independent solver: reads the facts back out of the text and answers,
+// "unknown" when no fact does.
 std::string Solve(const Sample& sample) {
   static const std::regex move(
       R"(^(\w+) (?:moved|went|journeyed|travelled|went back) to the (\w+)\.$)");
@@ -89,7 +95,10 @@ std::string Solve(const Sample& sample) {
     if (std::regex_match(s, m, relation))
       relations.push_back({m[1], m[2], m[3]});
   }
-  if (std::regex_match(sample.question, m, where)) return location[m[1]];
+  if (std::regex_match(sample.question, m, where)) {
+    auto it = location.find(m[1]);
+    return it == location.end() ? "unknown" : it->second;
+  }
   if (std::regex_match(sample.question, m, what_of)) {
     for (const auto& r : relations) {
       if (r[1] == m[1].str() && r[2] == m[2].str()) return r[0];
@@ -101,7 +110,39 @@ std::string Solve(const Sample& sample) {
       if (r[2] == m[1].str() && r[1] == opposite.at(m[2])) return r[0];
     }
   }
+  return "unknown";
+}
+
+// The person or room a question asks about.
+std::string Subject(const std::string& question) {
+  static const std::regex where(R"(^Where is (\w+)\?$)");
+  static const std::regex what_of(R"(^What is \w+ of the (\w+)\?$)");
+  static const std::regex what_is_the(R"(^What is the (\w+) \w+ of\?$)");
+  std::smatch m;
+  if (std::regex_match(question, m, where) ||
+      std::regex_match(question, m, what_of) ||
+      std::regex_match(question, m, what_is_the)) {
+    return m[1];
+  }
   return "";
+}
+
+TEST(TasksTest, LabelsKeepTheRoomsIndicesAndEndWithUnknown) {
+  const auto& labels = TaskLabels();
+  EXPECT_TRUE(std::is_sorted(labels.begin(), labels.end()));
+  EXPECT_THAT(labels,
+              ::testing::ElementsAre("bathroom", "bedroom", "garden", "hallway",
+                                     "kitchen", "office", "unknown"));
+  // The bundled model, trained before the unknown task, has the six rooms.
+  auto bundled = ModelConfig::LoadFile(
+      absl::StrCat(RMT_SOURCE_DIR, "/models/rmt-babi/config.json"));
+  ASSERT_TRUE(bundled.ok()) << bundled.status();
+  EXPECT_EQ(bundled->labels,
+            std::vector<std::string>(labels.begin(), labels.end() - 1));
+  auto tasks = ParseTaskList("memorize,detect,reasoning,unknown");
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  EXPECT_THAT(*tasks, ::testing::ElementsAreArray(kAllTasks));
+  EXPECT_EQ(TaskName(Task::kUnknown), "unknown");
 }
 
 TEST(TasksTest, SamplesAreDeterministicInTheSeed) {
@@ -150,6 +191,77 @@ TEST(TasksTest, FactsArePlacedAsEachTaskSays) {
   // Detect & memorize hides its fact anywhere, not only at the start.
   EXPECT_GT(detect_positions.size(), 5u);
   EXPECT_GT(*detect_positions.rbegin(), 3);
+}
+
+// Half the unknown samples ask where a person is, half ask a reasoning
+// question; either way about someone or somewhere the document never names,
+// though it holds the facts of the task it imitates.
+TEST(TasksTest, UnknownQuestionsAskAboutWhatTheDocumentNeverNames) {
+  const auto& generator = *Shared().generator;
+  static const std::regex move(
+      R"(^\w+ (?:moved|went|journeyed|travelled|went back) to the \w+\.$)");
+  static const std::regex relation(R"(^The \w+ is \w+ of the \w+\.$)");
+  const int unknown_label = static_cast<int>(TaskLabels().size()) - 1;
+  int about_person = 0;
+  int about_room = 0;
+  std::set<int> positions;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    Sample sample = generator.Generate(Task::kUnknown, 3, seed);
+    EXPECT_EQ(sample.answer, "unknown");
+    EXPECT_EQ(sample.label, unknown_label);
+    const std::string subject = Subject(sample.question);
+    ASSERT_FALSE(subject.empty()) << sample.question;
+    const std::regex named(absl::StrCat("\\b", subject, "\\b"),
+                           std::regex::icase);
+    ASSERT_FALSE(std::regex_search(sample.document, named))
+        << sample.question << "\n"
+        << sample.document;
+    const auto sentences = Sentences(sample.document);
+    const bool person = absl::StartsWith(sample.question, "Where is ");
+    ASSERT_EQ(sample.fact_positions.size(), person ? 1u : 2u)
+        << sample.question;
+    for (int position : sample.fact_positions) {
+      ASSERT_LT(position, static_cast<int>(sentences.size()));
+      EXPECT_TRUE(
+          std::regex_match(sentences[position], person ? move : relation))
+          << sentences[position];
+      positions.insert(position);
+    }
+    ++(person ? about_person : about_room);
+  }
+  EXPECT_GT(about_person, 100);
+  EXPECT_GT(about_room, 100);
+  // The facts sit anywhere in the noise, not only at the start.
+  EXPECT_GT(*positions.rbegin(), 3);
+}
+
+// A vocabulary built with TemplateText holds every word a question or fact
+// can use whole.
+TEST(TasksTest, TemplateTextCoversEveryQuestionAndFact) {
+  const auto& f = Shared();
+  std::set<std::string> words;
+  for (const std::string& text : TemplateText()) {
+    auto split = f.tokenizer->SplitWords(text);
+    ASSERT_TRUE(split.ok());
+    words.insert(split->begin(), split->end());
+  }
+  for (Task task : kAllTasks) {
+    for (uint64_t seed = 0; seed < 100; ++seed) {
+      Sample sample = f.generator->Generate(task, 1, seed);
+      std::vector<std::string> texts = {sample.question};
+      const auto sentences = Sentences(sample.document);
+      for (int position : sample.fact_positions) {
+        texts.push_back(sentences[position]);
+      }
+      for (const std::string& text : texts) {
+        auto split = f.tokenizer->SplitWords(text);
+        ASSERT_TRUE(split.ok());
+        for (const std::string& word : *split) {
+          EXPECT_TRUE(words.count(word)) << word << " in " << text;
+        }
+      }
+    }
+  }
 }
 
 TEST(TasksTest, DocumentsFillExactlyTheAskedSegments) {
@@ -256,7 +368,8 @@ TEST(TrainerTest, TaskCurriculumAddsTasksThenSegments) {
   RmtModel model =
       CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
   TrainOptions options;
-  options.tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
+  options.tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning,
+                   Task::kUnknown};
   options.task_curriculum = true;
   options.target_segments = 2;
   options.batch_size = 3;
@@ -273,9 +386,9 @@ TEST(TrainerTest, TaskCurriculumAddsTasksThenSegments) {
     stages.emplace_back(line["tasks"].get<int>(), line["segments"].get<int>());
   }
   const std::vector<std::pair<int, int>> expected = {
-      {1, 1}, {2, 1}, {3, 1}, {3, 2}};
+      {1, 1}, {2, 1}, {3, 1}, {4, 1}, {4, 2}};
   EXPECT_EQ(stages, expected) << log.str();
-  EXPECT_EQ(result->steps, 4);
+  EXPECT_EQ(result->steps, 5);
   EXPECT_EQ(result->segments, 2);
 }
 
@@ -311,6 +424,127 @@ TEST(TrainerTest, ResumesFromItsCheckpoint) {
   EXPECT_EQ(lines[0]["step"].get<int>(), 15);
   EXPECT_TRUE(LoadModelDirectory(dir.string()).ok());
   fs::remove_all(dir);
+}
+
+TEST(TrainerTest, RefusesAModelWhoseLabelsAreNotTheTasks) {
+  const auto& f = Shared();
+  ModelConfig config = SmokeConfig(*f.vocab);
+  config.labels.pop_back();  // a model from before the unknown task
+  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*f.vocab), 3);
+  TrainOptions options;
+  options.max_steps = 1;
+  EXPECT_EQ(
+      Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+// save_dtype stores the final model's weights as bfloat16; training and the
+// checkpoint stay float32, and the bf16 model answers as the float32 one.
+TEST(TrainerTest, SavesTheFinalModelInTheAskedDtype) {
+  const auto& f = Shared();
+  const fs::path dir =
+      fs::temp_directory_path() / absl::StrCat("rmt_train_bf16_", ::getpid());
+  fs::remove_all(dir);
+  TrainOptions options;
+  options.out_dir = dir.string();
+  options.tasks = {Task::kMemorize};
+  options.batch_size = 2;
+  options.max_steps = 2;
+  options.eval_every = 2;
+  options.eval_samples = 2;
+  options.checkpoint_every = 2;  // after the last step: the same weights
+  options.save_dtype = torch::kBFloat16;
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
+  ASSERT_TRUE(Train(model, *f.vocab, *f.generator, options, nullptr).ok());
+  EXPECT_EQ(model->classifier->weight.scalar_type(), torch::kFloat);
+
+  auto dtypes = [](const fs::path& model_dir) {
+    std::set<std::string> names;
+    auto file =
+        SafetensorsFile::Open((model_dir / "model.safetensors").string());
+    EXPECT_TRUE(file.ok()) << file.status();
+    if (!file.ok()) return names;
+    for (const auto& [name, view] : (*file)->tensors()) {
+      names.insert(std::string(DTypeName(view.dtype)));
+    }
+    return names;
+  };
+  EXPECT_THAT(dtypes(dir), ::testing::ElementsAre("BF16"));
+  EXPECT_THAT(dtypes(dir / "checkpoint"), ::testing::ElementsAre("F32"));
+
+  auto bf16 = LoadModelDirectory(dir.string());
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  auto f32 = LoadModelDirectory((dir / "checkpoint").string());
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  std::vector<Sample> samples;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    samples.push_back(f.generator->Generate(Task::kDetect, 2, seed));
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor expected = DocumentLogits(*(*f32)->model, samples);
+  const torch::Tensor actual = DocumentLogits(*(*bf16)->model, samples);
+  // bfloat16 keeps 8 significant bits (relative rounding up to 2^-8).
+  EXPECT_LT(testing::NormRelativeError(actual, expected), 3e-2);
+  EXPECT_GT(testing::NormRelativeError(actual, expected), 0.0);
+  fs::remove_all(dir);
+}
+
+// The samples Accuracy draws for (task, segments) at the default options.
+std::vector<Sample> TestSamples(Task task, int segments, int count) {
+  std::vector<Sample> samples;
+  for (int i = 0; i < count; ++i) {
+    const uint64_t index = (static_cast<uint64_t>(task) << 28) |
+                           (static_cast<uint64_t>(segments) << 14) |
+                           static_cast<uint64_t>(i);
+    samples.push_back(Shared().generator->Generate(
+        task, segments, SampleSeed(Split::kTest, 1, index)));
+  }
+  return samples;
+}
+
+// A model that always answers the label `answer` of `labels`.
+RmtModel ConstantModel(const std::vector<std::string>& labels,
+                       const std::string& answer) {
+  const auto& f = Shared();
+  ModelConfig config = SmokeConfig(*f.vocab);
+  config.labels = labels;
+  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*f.vocab), 5);
+  torch::NoGradGuard no_grad;
+  model->classifier->weight.zero_();
+  model->classifier->bias.zero_();
+  const auto it = std::find(labels.begin(), labels.end(), answer);
+  model->classifier->bias[it - labels.begin()] = 10.0;
+  return model;
+}
+
+// Accuracy compares label names, so a model whose labels are not
+// TaskLabels() (other order, no "unknown") is scored right, and scores 0 on
+// the unknown task.
+TEST(EvaluationTest, ScoresLabelNamesAndZeroForAnAnswerTheModelLacks) {
+  AccuracyOptions options;
+  options.samples = 30;
+  options.batch_size = 30;
+  const std::vector<std::string> rooms_reversed = {
+      "office", "kitchen", "hallway", "garden", "bedroom", "bathroom"};
+  RmtModel says_garden = ConstantModel(rooms_reversed, "garden");
+  int garden = 0;
+  for (const Sample& sample : TestSamples(Task::kDetect, 2, options.samples)) {
+    garden += sample.answer == "garden";
+  }
+  ASSERT_GT(garden, 0);
+  const auto& f = Shared();
+  EXPECT_DOUBLE_EQ(
+      Accuracy(*says_garden, *f.generator, Task::kDetect, 2, options),
+      double(garden) / options.samples);
+  EXPECT_EQ(Accuracy(*says_garden, *f.generator, Task::kUnknown, 2, options),
+            0.0);
+
+  RmtModel says_unknown = ConstantModel(TaskLabels(), "unknown");
+  EXPECT_EQ(Accuracy(*says_unknown, *f.generator, Task::kUnknown, 2, options),
+            1.0);
+  EXPECT_EQ(Accuracy(*says_unknown, *f.generator, Task::kReasoning, 2, options),
+            0.0);
 }
 
 TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {

@@ -41,6 +41,7 @@ double Accuracy(RmtModelImpl& model, const TaskGenerator& generator, Task task,
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
+  const std::vector<std::string>& model_labels = model.config().labels;
   int64_t correct = 0;
   for (int start = 0; start < options.samples; start += options.batch_size) {
     const int count = std::min(options.batch_size, options.samples - start);
@@ -55,7 +56,11 @@ double Accuracy(RmtModelImpl& model, const TaskGenerator& generator, Task task,
           (static_cast<uint64_t>(start + i) & 0x3fff);
       batch.push_back(generator.Generate(
           task, segments, SampleSeed(options.split, options.seed, index)));
-      labels.push_back(batch.back().label);
+      // -1, which no prediction equals, where the model has no such label.
+      const auto it = std::find(model_labels.begin(), model_labels.end(),
+                                batch.back().answer);
+      labels.push_back(it == model_labels.end() ? -1
+                                                : it - model_labels.begin());
     }
     torch::Tensor predicted = DocumentLogits(model, batch).argmax(-1).cpu();
     correct += predicted.eq(torch::tensor(labels)).sum().item<int64_t>();

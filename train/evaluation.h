@@ -30,7 +30,10 @@ struct AccuracyOptions {
 };
 
 // Fraction of `options.samples` samples of `task` with `segments` segments
-// that the model answers right (eval mode, no gradients).
+// that the model answers right (eval mode, no gradients): the name of its
+// label (model.config().labels) is the sample's answer. The model's labels
+// need not be TaskLabels(); an answer it has no label for (a model trained
+// before the unknown task has no "unknown") counts as wrong.
 double Accuracy(RmtModelImpl& model, const TaskGenerator& generator, Task task,
                 int segments, const AccuracyOptions& options);
 

@@ -1,6 +1,6 @@
 // rmt-datagen: the memory tasks as JSONL, and vocabularies for them.
 //
-//   rmt-datagen --tasks memorize,detect,reasoning --segments 4
+//   rmt-datagen --tasks memorize,detect,reasoning,unknown --segments 4
 //               --samples 1000 --split test --out test.jsonl
 //   rmt-datagen --build_vocab vocab.txt --vocab_size 3000
 //
@@ -22,7 +22,7 @@
 #include "train/noise_text.h"
 #include "train/tasks.h"
 
-ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning",
+ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning,unknown",
           "Tasks, comma-separated.");
 ABSL_FLAG(int, samples, 100, "Samples per task.");
 ABSL_FLAG(int, segments, 1, "Document length in segments.");

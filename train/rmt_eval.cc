@@ -6,9 +6,12 @@
 //            --table eval.md --plot eval
 //
 // Prints a markdown table (one row per task, one column per segment count,
-// accuracy in percent) and draws PNG plots with gnuplot.
+// accuracy in percent) and draws PNG plots with gnuplot. A prediction counts
+// when its label's name (the model's config.json) is the answer, so a model
+// without an "unknown" label (one trained before that task) scores 0 on it.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -41,7 +44,7 @@ ABSL_FLAG(std::string, segments,
 ABSL_FLAG(int, samples, 500, "Samples per point up to 128 segments.");
 ABSL_FLAG(int, samples_long, 100, "Samples per point beyond 128 segments.");
 ABSL_FLAG(uint32_t, seed, 1, "Seed of the test samples.");
-ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning",
+ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning,unknown",
           "Tasks to evaluate.");
 ABSL_FLAG(int, batch_size, 100, "Samples per forward pass.");
 ABSL_FLAG(std::string, table, "", "Also write the markdown table here.");
@@ -151,6 +154,13 @@ absl::Status Run() {
   }
   ASSIGN_OR_RETURN(std::vector<Task> tasks,
                    ParseTaskList(absl::GetFlag(FLAGS_tasks)));
+  const std::vector<std::string>& labels = bundle->config.labels;
+  if (std::find(tasks.begin(), tasks.end(), Task::kUnknown) != tasks.end() &&
+      std::find(labels.begin(), labels.end(), kUnknownAnswer) == labels.end()) {
+    std::cerr << "rmt-eval: " << absl::GetFlag(FLAGS_model) << " has no \""
+              << kUnknownAnswer
+              << "\" label; it scores 0 on the unknown task\n";
+  }
   Results results;
   for (int s : segments) {
     for (Task task : tasks) {

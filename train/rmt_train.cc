@@ -7,7 +7,9 @@
 // model starts from BERT's random initialisation, or with --init from a model
 // directory (one rmt-import made from a pretrained BERT), whose vocabulary,
 // tokenizer options, architecture and rmt config it keeps. --resume
-// continues from --out/checkpoint.
+// continues from --out/checkpoint. Training is float32; --save_dtype stores
+// the final model's weights as bfloat16 or float16 (checkpoints stay
+// float32).
 //
 //   rmt-import --from build/minilm/model --out /tmp/minilm-rmt
 //       --labels "$(rmt-train --print_labels)" --num_mem_tokens 8 ...
@@ -44,7 +46,8 @@ ABSL_FLAG(bool, print_labels, false,
           "--labels), and exit.");
 ABSL_FLAG(std::string, noise_file, "",
           "Noise text file; empty: Debian's fortunes.");
-ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning", "Tasks to learn.");
+ABSL_FLAG(std::string, tasks, "memorize,detect,reasoning,unknown",
+          "Tasks to learn.");
 ABSL_FLAG(int, vocab_size, 3000, "Vocabulary size, memory tokens excluded.");
 ABSL_FLAG(int, hidden, 128, "Hidden size.");
 ABSL_FLAG(int, layers, 2, "Encoder layers.");
@@ -71,6 +74,9 @@ ABSL_FLAG(int, eval_samples, 64, "Validation samples per task.");
 ABSL_FLAG(int, checkpoint_every, 200, "Steps between checkpoints.");
 ABSL_FLAG(uint32_t, seed, 1, "Seed of weights and data.");
 ABSL_FLAG(bool, resume, false, "Continue from --out/checkpoint.");
+ABSL_FLAG(std::string, save_dtype, "float32",
+          "Weights of the final model directory: float32, bfloat16 or "
+          "float16 (training and checkpoints stay float32).");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per hardware thread).");
 
@@ -149,6 +155,8 @@ absl::Status Run(int argc, char** argv) {
   options.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.resume = absl::GetFlag(FLAGS_resume);
+  ASSIGN_OR_RETURN(options.save_dtype,
+                   ParseComputeDType(absl::GetFlag(FLAGS_save_dtype)));
 
   ASSIGN_OR_RETURN(NoiseText noise,
                    LoadNoiseFileOrDefault(absl::GetFlag(FLAGS_noise_file)));

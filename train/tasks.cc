@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "model/status_macros.h"
 #include "train/vocab_builder.h"
 
@@ -36,10 +37,27 @@ int LabelOf(const std::string& location) {
                           labels.begin());
 }
 
+// The question forms, shared by the generator and TemplateText.
+std::string WhereIs(absl::string_view person) {
+  return absl::StrCat("Where is ", person, "?");
+}
+// "What is north of the kitchen?": the room in `direction` of `room`.
+std::string WhatIsDirectionOf(absl::string_view direction,
+                              absl::string_view room) {
+  return absl::StrCat("What is ", direction, " of the ", room, "?");
+}
+// "What is the kitchen north of?": the room that `room` is in `direction` of.
+std::string WhatIsRoomDirectionOf(absl::string_view room,
+                                  absl::string_view direction) {
+  return absl::StrCat("What is the ", room, " ", direction, " of?");
+}
+
 struct Facts {
   std::vector<std::string> sentences;
   std::string question;
   std::string answer;
+  // The people and rooms the sentences name.
+  std::vector<std::string> named;
 };
 
 Facts PersonAtLocation(std::mt19937_64& rng) {
@@ -47,8 +65,9 @@ Facts PersonAtLocation(std::mt19937_64& rng) {
   const std::string location = Pick(kLocations, rng);
   return Facts{
       {absl::StrCat(person, " ", Pick(kMoves, rng), " the ", location, ".")},
-      absl::StrCat("Where is ", person, "?"),
-      location};
+      WhereIs(person),
+      location,
+      {person, location}};
 }
 
 // bAbI task 4: "The a is d1 of the b." and "The c is d2 of the b." with
@@ -64,28 +83,25 @@ Facts TwoArgumentRelations(std::mt19937_64& rng) {
   int d2 = direction(rng);
   while (d2 == d1) d2 = direction(rng);
   Facts facts;
+  facts.named = {a, b, c};
   facts.sentences = {
       absl::StrCat("The ", a, " is ", kDirections[d1], " of the ", b, "."),
       absl::StrCat("The ", c, " is ", kDirections[d2], " of the ", b, ".")};
   switch (std::uniform_int_distribution<int>(0, 3)(rng)) {
     case 0:
-      facts.question =
-          absl::StrCat("What is ", kDirections[d1], " of the ", b, "?");
+      facts.question = WhatIsDirectionOf(kDirections[d1], b);
       facts.answer = a;
       break;
     case 1:
-      facts.question =
-          absl::StrCat("What is ", kDirections[d2], " of the ", b, "?");
+      facts.question = WhatIsDirectionOf(kDirections[d2], b);
       facts.answer = c;
       break;
     case 2:  // b is opposite(d1) of a
-      facts.question = absl::StrCat("What is the ", b, " ",
-                                    kDirections[Opposite(d1)], " of?");
+      facts.question = WhatIsRoomDirectionOf(b, kDirections[Opposite(d1)]);
       facts.answer = a;
       break;
     default:
-      facts.question = absl::StrCat("What is the ", b, " ",
-                                    kDirections[Opposite(d2)], " of?");
+      facts.question = WhatIsRoomDirectionOf(b, kDirections[Opposite(d2)]);
       facts.answer = c;
       break;
   }
@@ -93,6 +109,53 @@ Facts TwoArgumentRelations(std::mt19937_64& rng) {
     std::swap(facts.sentences[0], facts.sentences[1]);
   }
   return facts;
+}
+
+// The facts of detect & memorize or of reasoning (half each) and a question
+// about a person or room they do not name. Noise names no person or room
+// (TaskGenerator::Create), so nothing in the document answers it.
+Facts UnanswerableQuestion(std::mt19937_64& rng) {
+  const bool about_person = std::uniform_int_distribution<int>(0, 1)(rng) == 0;
+  Facts facts =
+      about_person ? PersonAtLocation(rng) : TwoArgumentRelations(rng);
+  std::vector<std::string> strangers;
+  if (about_person) {
+    strangers.assign(std::begin(kPersons), std::end(kPersons));
+  } else {
+    strangers.assign(std::begin(kLocations), std::end(kLocations));
+  }
+  strangers.erase(std::remove_if(strangers.begin(), strangers.end(),
+                                 [&](const std::string& name) {
+                                   return std::find(facts.named.begin(),
+                                                    facts.named.end(),
+                                                    name) != facts.named.end();
+                                 }),
+                  strangers.end());
+  const std::string& stranger = strangers[std::uniform_int_distribution<size_t>(
+      0, strangers.size() - 1)(rng)];
+  if (about_person) {
+    facts.question = WhereIs(stranger);
+  } else {
+    const char* direction = Pick(kDirections, rng);
+    facts.question = std::uniform_int_distribution<int>(0, 1)(rng) == 0
+                         ? WhatIsDirectionOf(direction, stranger)
+                         : WhatIsRoomDirectionOf(stranger, direction);
+  }
+  facts.answer = kUnknownAnswer;
+  return facts;
+}
+
+Facts FactsOf(Task task, std::mt19937_64& rng) {
+  switch (task) {
+    case Task::kMemorize:
+    case Task::kDetect:
+      return PersonAtLocation(rng);
+    case Task::kReasoning:
+      return TwoArgumentRelations(rng);
+    case Task::kUnknown:
+      return UnanswerableQuestion(rng);
+  }
+  return PersonAtLocation(rng);
 }
 
 }  // namespace
@@ -105,6 +168,8 @@ std::string TaskName(Task task) {
       return "detect & memorize";
     case Task::kReasoning:
       return "reasoning";
+    case Task::kUnknown:
+      return "unknown";
   }
   return "memorize";
 }
@@ -116,8 +181,9 @@ absl::StatusOr<Task> ParseTask(const std::string& name) {
     return Task::kDetect;
   }
   if (name == "reasoning") return Task::kReasoning;
+  if (name == "unknown") return Task::kUnknown;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown task \"", name, "\" (memorize, detect, reasoning)"));
+      "unknown task \"", name, "\" (memorize, detect, reasoning, unknown)"));
 }
 
 absl::StatusOr<std::vector<Task>> ParseTaskList(const std::string& names) {
@@ -154,8 +220,12 @@ uint64_t SampleSeed(Split split, uint32_t seed, uint64_t index) {
 }
 
 const std::vector<std::string>& TaskLabels() {
-  static const auto* labels = new std::vector<std::string>(
-      std::begin(kLocations), std::end(kLocations));
+  static const auto* labels = [] {
+    auto* rooms = new std::vector<std::string>(std::begin(kLocations),
+                                               std::end(kLocations));
+    rooms->push_back(kUnknownAnswer);
+    return rooms;
+  }();
   return *labels;
 }
 
@@ -167,16 +237,14 @@ std::vector<std::string> TemplateText() {
         text.push_back(absl::StrCat(person, " ", move, " the ", location, "."));
       }
     }
-    text.push_back(absl::StrCat("Where is ", person, "?"));
+    text.push_back(WhereIs(person));
   }
   for (const char* direction : kDirections) {
     for (const char* location : kLocations) {
       text.push_back(absl::StrCat("The ", location, " is ", direction,
                                   " of the ", location, "."));
-      text.push_back(
-          absl::StrCat("What is ", direction, " of the ", location, "?"));
-      text.push_back(
-          absl::StrCat("What is the ", location, " ", direction, " of?"));
+      text.push_back(WhatIsDirectionOf(direction, location));
+      text.push_back(WhatIsRoomDirectionOf(location, direction));
     }
   }
   return text;
@@ -193,7 +261,8 @@ absl::StatusOr<TaskGenerator> TaskGenerator::Create(
   generator.tokenizer_ = std::move(tokenizer);
   generator.segment_size_ = segment_size;
   // Noise must not mention the tasks' people or rooms, or a question could
-  // have two answers.
+  // have two answers, or an unknown one an answer. Compared lower-cased, so a
+  // cased tokenizer drops "Mary" too.
   absl::flat_hash_set<std::string> reserved;
   for (const char* p : kPersons) reserved.insert(absl::AsciiStrToLower(p));
   for (const char* l : kLocations) reserved.insert(l);
@@ -201,7 +270,7 @@ absl::StatusOr<TaskGenerator> TaskGenerator::Create(
     auto words = generator.tokenizer_->SplitWords(text);
     if (!words.ok()) continue;
     if (std::any_of(words->begin(), words->end(), [&](const std::string& w) {
-          return reserved.contains(w);
+          return reserved.contains(absl::AsciiStrToLower(w));
         })) {
       continue;
     }
@@ -227,8 +296,7 @@ TaskGenerator::Sentence TaskGenerator::Tokenized(
 
 Sample TaskGenerator::Generate(Task task, int segments, uint64_t seed) const {
   std::mt19937_64 rng(seed);
-  Facts facts = task == Task::kReasoning ? TwoArgumentRelations(rng)
-                                         : PersonAtLocation(rng);
+  Facts facts = FactsOf(task, rng);
   std::vector<Sentence> fact_sentences;
   int64_t fact_tokens = 0;
   for (const auto& text : facts.sentences) {

@@ -1,5 +1,5 @@
 // The three synthetic memory tasks of the RMT scaling report (Bulatov et al.
-// 2023), generated deterministically from a seed:
+// 2023), and unanswerable questions, generated deterministically from a seed:
 //
 //   memorize           a fact at the start, noise, a question at the end
 //                      ("Mary travelled to the office." ... "Where is Mary?")
@@ -8,6 +8,12 @@
 //                      places ("The hallway is east of the bathroom." ...
 //                      "The bedroom is west of the bathroom." ... "What is
 //                      the bathroom east of?" -> bedroom)
+//   unknown            the facts of detect & memorize or of reasoning (half
+//                      each) at random places, and a question about a person
+//                      or room the document never mentions ("John went to
+//                      the garden." ... "Where is Mary?" -> unknown; the two
+//                      relations above ... "What is north of the kitchen?"
+//                      -> unknown)
 //
 // A document is cut into segments of `segment_size` tokens; one of
 // `segments` segments means the document's ids fill exactly that many
@@ -28,15 +34,17 @@
 
 namespace rmt {
 
-enum class Task { kMemorize, kDetect, kReasoning };
+// Evaluation seeds give the task two bits (train/evaluation.cc): at most
+// four tasks.
+enum class Task { kMemorize, kDetect, kReasoning, kUnknown };
 inline constexpr Task kAllTasks[] = {Task::kMemorize, Task::kDetect,
-                                     Task::kReasoning};
+                                     Task::kReasoning, Task::kUnknown};
 
-// "memorize", "detect & memorize", "reasoning".
+// "memorize", "detect & memorize", "reasoning", "unknown".
 std::string TaskName(Task task);
 // Also accepts "detect" for detect & memorize.
 absl::StatusOr<Task> ParseTask(const std::string& name);
-// A comma-separated list of task names ("memorize,detect,reasoning").
+// A comma-separated list of task names ("memorize,detect,reasoning,unknown").
 absl::StatusOr<std::vector<Task>> ParseTaskList(const std::string& names);
 
 enum class Split { kTrain = 0, kValidation = 1, kTest = 2 };
@@ -54,11 +62,17 @@ struct Sample {
   int32_t label = 0;  // index of answer in TaskLabels()
   std::vector<int32_t> document_ids;
   std::vector<int32_t> question_ids;
-  // Sentence indices of the facts among the document's sentences.
+  // Sentence indices of the facts among the document's sentences (the
+  // unknown task's facts too, though its question needs none of them).
   std::vector<int> fact_positions;
 };
 
-// Every answer any task can give (the classifier's labels), sorted.
+// The answer of the unknown task's questions.
+inline constexpr char kUnknownAnswer[] = "unknown";
+
+// Every answer any task can give (the classifier's labels), sorted: the six
+// rooms, then "unknown" (so a model trained before the unknown task, whose
+// labels are the six rooms, keeps its label indices).
 const std::vector<std::string>& TaskLabels();
 // The words of every fact and question template and entity, so a
 // vocabulary can hold them whole.

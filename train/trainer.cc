@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -118,6 +119,11 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         "training needs tasks, batch_size, target_segments, max_steps and "
         "eval_every of at least 1");
   }
+  if (model->config().labels != TaskLabels()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model's labels (", absl::StrJoin(model->config().labels, ","),
+        ") are not the tasks' (", absl::StrJoin(TaskLabels(), ","), ")"));
+  }
   torch::manual_seed(options.seed);
   torch::optim::AdamW optimizer(
       model->parameters(), torch::optim::AdamWOptions(options.learning_rate)
@@ -223,7 +229,8 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
   model->eval();
   if (!options.out_dir.empty()) {
     RETURN_IF_ERROR(SaveModelDirectory(options.out_dir, *model, vocab,
-                                       options.tokenizer_options));
+                                       options.tokenizer_options,
+                                       options.save_dtype));
   }
   return result;
 }

@@ -4,7 +4,9 @@
 // out), up to a target number of segments. One model learns all tasks.
 //
 // Checkpoints (a model directory plus optimizer and trainer state) let a run
-// resume where it stopped; a JSONL log records every evaluation.
+// resume where it stopped; a JSONL log records every evaluation. Training
+// and checkpoints are float32; only the final model directory may be stored
+// in a smaller dtype (save_dtype).
 #ifndef RMT_TRAIN_TRAINER_H_
 #define RMT_TRAIN_TRAINER_H_
 
@@ -24,7 +26,7 @@ namespace rmt {
 
 struct TrainOptions {
   std::string out_dir;  // model directory written at the end
-  std::vector<Task> tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
+  std::vector<Task> tasks{std::begin(kAllTasks), std::end(kAllTasks)};
   int target_segments = 4;
   int batch_size = 32;
   double learning_rate = 1e-3;
@@ -47,6 +49,9 @@ struct TrainOptions {
   // Written to the model directory's tokenizer_config.json (an imported
   // cased model must stay cased).
   TokenizerOptions tokenizer_options;
+  // The weights' dtype in the final model directory: torch::kFloat,
+  // torch::kBFloat16 or torch::kHalf.
+  torch::ScalarType save_dtype = torch::kFloat;
 };
 
 struct TrainResult {
@@ -56,7 +61,8 @@ struct TrainResult {
   std::map<Task, double> accuracy;  // validation, at `segments`
 };
 
-// Trains `model` in place. `log` receives one JSON object per line.
+// Trains `model` in place. `log` receives one JSON object per line. The
+// model's labels must be TaskLabels() (samples carry those indices).
 absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
                                   const TaskGenerator& generator,
                                   const TrainOptions& options,
