@@ -4,7 +4,12 @@
 //          against batch size.
 // Table 2: S concurrent sessions, each streaming its own document through
 //          the engine, against the raw batched step at batch S, in the same
-//          run (the ratio is what the scheduler costs or saves).
+//          run (the ratio is what the scheduler costs or saves); on CUDA the
+//          engine runs twice, with CUDA graphs and eagerly.
+// MFU is given against a matrix product timed in the same run and, with
+// --datasheet_tflops, against the device's datasheet peak. On CUDA it also
+// prints the attention kernel, device memory with --state_sessions sessions
+// open, and device memory along one --long_document_tokens document.
 //
 //   rmt-bench --configs=small,base --batches=1,2,4,8
 //
@@ -31,6 +36,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "model/attention_backend.h"
+#include "model/device_memory.h"
 #include "model/engine.h"
 #include "model/guarded_main.h"
 #include "model/host_allocator.h"
@@ -71,6 +78,9 @@ ABSL_FLAG(int64_t, long_document_tokens, 0,
           "through the engine (the paper's longest: 2043904); 0: skip.");
 ABSL_FLAG(int64_t, state_sessions, 10000,
           "Sessions for the state-size line (weights + memories).");
+ABSL_FLAG(double, datasheet_tflops, 0,
+          "The device's datasheet peak for --dtype in TFLOP/s, dense (H100 "
+          "SXM bf16: 989.4); adds an MFU column against it. 0: no column.");
 ABSL_FLAG(int, threads, 0,
           "Torch intra-op threads for both the raw step and the engine "
           "(0: one per hardware thread).");
@@ -187,8 +197,9 @@ double TimeStep(RmtModel& model, int batch, torch::Device device) {
 // Tokens/s of `sessions` sessions each streaming its segments through the
 // engine from its own thread.
 double EngineTokensPerSecond(RmtModel& model, int sessions,
-                             double raw_step_seconds) {
+                             double raw_step_seconds, bool cuda_graphs) {
   EngineOptions options;
+  options.cuda_graphs = cuda_graphs;
   options.max_batch = sessions;
   options.max_queue_delay = absl::Milliseconds(2);
   options.device_slots = sessions;
@@ -263,8 +274,21 @@ double MatmulPeakFlops(torch::Device device, torch::ScalarType dtype) {
   return 2.0 * n * n * n * reps / elapsed;
 }
 
+// What the CUDA allocator holds now; nullopt off CUDA or in a build without
+// RMT_CUDA.
+std::optional<DeviceMemory> CudaMemory(torch::Device device) {
+  if (!device.is_cuda()) return std::nullopt;
+  absl::StatusOr<DeviceMemory> memory = DeviceMemoryInUse(device);
+  if (!memory.ok()) return std::nullopt;
+  return *memory;
+}
+
+double Megabytes(int64_t bytes) { return static_cast<double>(bytes) / 1e6; }
+
 // One session reading `tokens` tokens in full segments through the engine:
-// the latency of a whole long document, segments strictly in order.
+// the latency of a whole long document, segments strictly in order. On CUDA
+// also the allocator's peak over the first eighth of the document and over
+// the rest: equal peaks mean memory does not grow with the document.
 void TimeLongDocument(RmtModel& model, int64_t tokens) {
   EngineOptions options;
   options.max_batch = 1;
@@ -276,26 +300,34 @@ void TimeLongDocument(RmtModel& model, int64_t tokens) {
     std::cerr << engine.status() << "\n";
     return;
   }
+  const torch::Device device = model->parameters().front().device();
   const int64_t segment_size = model->config().rmt.segment_size;
   const int64_t segments = (tokens + segment_size - 1) / segment_size;
   SlotId slot = *(*engine)->OpenSlot();
   std::mt19937 rng(11);
   const std::vector<int32_t> segment = FullSegment(rng, model->config());
   (*engine)->SubmitSegment(slot, segment).get().IgnoreError();  // warm-up
+  ResetPeakDeviceMemory(device).IgnoreError();  // UNIMPLEMENTED off CUDA
+  std::optional<DeviceMemory> early;
+  int64_t failed = 0;
+  absl::Status first_failure;
   const auto start = Clock::now();
   // A bounded window of queued segments, as a streaming client keeps.
   std::deque<std::future<absl::Status>> window;
+  auto wait_oldest = [&] {
+    absl::Status status = window.front().get();
+    window.pop_front();
+    if (!status.ok() && failed++ == 0) first_failure = status;
+  };
   for (int64_t i = 0; i < segments; ++i) {
-    if (window.size() >= 8) {
-      window.front().get().IgnoreError();
-      window.pop_front();
+    if (window.size() >= 8) wait_oldest();
+    if (i == segments / 8) {
+      early = CudaMemory(device);
+      ResetPeakDeviceMemory(device).IgnoreError();
     }
     window.push_back((*engine)->SubmitSegment(slot, segment));
   }
-  while (!window.empty()) {
-    window.front().get().IgnoreError();
-    window.pop_front();
-  }
+  while (!window.empty()) wait_oldest();
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
@@ -303,6 +335,73 @@ void TimeLongDocument(RmtModel& model, int64_t tokens) {
       "tokens/s\n",
       (long long)(segments * segment_size), (long long)segments,
       (long long)segment_size, seconds, segments * segment_size / seconds);
+  if (failed > 0) {
+    std::printf("FAILED: %lld segments failed, the first with %s\n",
+                (long long)failed, first_failure.ToString().c_str());
+  }
+  const std::optional<DeviceMemory> late = CudaMemory(device);
+  if (early && late) {
+    std::printf(
+        "device memory, peak allocated: %.1f MB over segments 1-%lld, %.1f MB "
+        "over segments %lld-%lld\n",
+        Megabytes(early->peak_allocated_bytes), (long long)(segments / 8),
+        Megabytes(late->peak_allocated_bytes), (long long)(segments / 8 + 1),
+        (long long)segments);
+  }
+}
+
+// Device memory with `sessions` sessions open in one engine (their memories
+// are rows of its pool) and one full batch of them run through it, so the
+// forward pass's working memory is in the peak. CUDA only.
+void ReportSessionsMemory(RmtModel& model, int64_t sessions) {
+  const torch::Device device = model->parameters().front().device();
+  const std::optional<DeviceMemory> before = CudaMemory(device);
+  if (!before) return;
+  ResetPeakDeviceMemory(device).IgnoreError();
+  EngineOptions options;
+  options.max_batch = static_cast<int>(std::min<int64_t>(sessions, 128));
+  options.device_slots = sessions;
+  options.intra_op_threads = at::get_num_threads();
+  auto engine = Engine::Create(model.ptr(), options);
+  if (!engine.ok()) {
+    std::printf("FAILED: an engine for %lld sessions: %s\n",
+                (long long)sessions, engine.status().ToString().c_str());
+    return;
+  }
+  std::vector<SlotId> slots;
+  for (int64_t s = 0; s < sessions; ++s) {
+    absl::StatusOr<SlotId> slot = (*engine)->OpenSlot();
+    if (!slot.ok()) {
+      std::printf("FAILED: session %lld of %lld: %s\n", (long long)s,
+                  (long long)sessions, slot.status().ToString().c_str());
+      return;
+    }
+    slots.push_back(*slot);
+  }
+  std::mt19937 rng(5);
+  std::vector<std::future<absl::Status>> batch;
+  for (int b = 0; b < options.max_batch; ++b) {
+    batch.push_back(
+        (*engine)->SubmitSegment(slots[b], FullSegment(rng, model->config())));
+  }
+  for (auto& result : batch) {
+    if (absl::Status status = result.get(); !status.ok()) {
+      std::printf("FAILED: a segment: %s\n", status.ToString().c_str());
+      return;
+    }
+  }
+  const std::optional<DeviceMemory> after = CudaMemory(device);
+  if (!after) return;
+  const int64_t engine_bytes = after->allocated_bytes - before->allocated_bytes;
+  std::printf(
+      "device memory, %lld sessions open: %.1f MB allocated (model %.1f MB; "
+      "engine, memory pool and CUDA graphs %.1f MB, %.0f bytes per session); "
+      "peak %.1f MB while a batch of %d ran; %.1f MB reserved\n",
+      (long long)sessions, Megabytes(after->allocated_bytes),
+      Megabytes(before->allocated_bytes), Megabytes(engine_bytes),
+      static_cast<double>(engine_bytes) / static_cast<double>(sessions),
+      Megabytes(after->peak_allocated_bytes), options.max_batch,
+      Megabytes(after->reserved_bytes));
 }
 
 std::vector<int> Ints(const std::vector<std::string>& values) {
@@ -476,7 +575,8 @@ int Worker(torch::Device device, torch::ScalarType dtype) {
     if (words[0] == "engine") {
       if (step == 0) step = TimeStep(model, count, device);  // sizes the run
       return absl::StrFormat("tokens_per_s %.1f",
-                             EngineTokensPerSecond(model, count, step));
+                             EngineTokensPerSecond(model, count, step,
+                                                   /*cuda_graphs=*/true));
     }
     return absl::InvalidArgumentError("unknown command");
   };
@@ -567,9 +667,30 @@ int Main() {
           std::string(MemoryDTypeName(config.rmt.memory_dtype)).c_str(),
           weights / 1e6, (long long)n, (weights + n * state) / 1e6);
     }
-    std::printf(
-        "| batch | ms/step | tokens/s | GFLOP/s | MFU | vs batch 1 |\n");
-    std::printf("|---:|---:|---:|---:|---:|---:|\n");
+    {
+      const StepAttentionBackends attention =
+          ChooseStepAttention(config, *device, *dtype, /*batch=*/1);
+      std::printf("attention kernel: %s for full segments, %s with padding\n\n",
+                  attention.full_segments.c_str(), attention.padded.c_str());
+    }
+    // MFU columns: against the matrix product timed above and, when given,
+    // the datasheet peak.
+    const double datasheet = absl::GetFlag(FLAGS_datasheet_tflops) * 1e12;
+    const std::string mfu_header =
+        datasheet > 0 ? "MFU (matmul) | MFU (datasheet)" : "MFU (matmul)";
+    const std::string mfu_rule = datasheet > 0 ? "---:|---:" : "---:";
+    auto mfu = [&](double tokens_per_second) {
+      const double flops =
+          tokens_per_second * SegmentFlops(config) / config.rmt.segment_size;
+      std::string cells = absl::StrFormat("%.1f%%", 100 * flops / peak);
+      if (datasheet > 0) {
+        absl::StrAppendFormat(&cells, " | %.1f%%", 100 * flops / datasheet);
+      }
+      return cells;
+    };
+    std::printf("| batch | ms/step | tokens/s | GFLOP/s | %s | vs batch 1 |\n",
+                mfu_header.c_str());
+    std::printf("|---:|---:|---:|---:|%s|---:|\n", mfu_rule.c_str());
     std::map<int, double> step_tokens_per_second;
     double base = 0;
     for (int batch : Ints(absl::GetFlag(FLAGS_batches))) {
@@ -578,25 +699,51 @@ int Main() {
       if (base == 0) base = tps;
       step_tokens_per_second[batch] = tps;
       const double flops = batch * SegmentFlops(config) / seconds;
-      std::printf("| %d | %.1f | %.0f | %.1f | %.0f%% | %.2fx |\n", batch,
-                  seconds * 1e3, tps, flops / 1e9, 100 * flops / peak,
+      std::printf("| %d | %.2f | %.0f | %.1f | %s | %.2fx |\n", batch,
+                  seconds * 1e3, tps, flops / 1e9, mfu(tps).c_str(),
                   tps / base);
       std::fflush(stdout);
     }
-    std::printf(
-        "\n| sessions | engine tokens/s | raw step tokens/s (batch = sessions) "
-        "| engine / raw |\n");
-    std::printf("|---:|---:|---:|---:|\n");
+    // On CUDA the engine runs with CUDA graphs (its default) and eagerly;
+    // the raw step is always eager.
+    const bool graphs = device->is_cuda();
+    if (graphs) {
+      std::printf(
+          "\n| sessions | engine tokens/s, CUDA graphs | %s | engine tokens/s, "
+          "eager | graphs / eager | raw step tokens/s, eager (batch = "
+          "sessions) | engine (graphs) / raw |\n",
+          mfu_header.c_str());
+      std::printf("|---:|---:|%s|---:|---:|---:|---:|\n", mfu_rule.c_str());
+    } else {
+      std::printf(
+          "\n| sessions | engine tokens/s | %s | raw step tokens/s (batch = "
+          "sessions) | engine / raw |\n",
+          mfu_header.c_str());
+      std::printf("|---:|---:|%s|---:|---:|\n", mfu_rule.c_str());
+    }
     for (int sessions : Ints(absl::GetFlag(FLAGS_sessions))) {
       const double raw = step_tokens_per_second.count(sessions)
                              ? step_tokens_per_second[sessions]
                              : sessions * config.rmt.segment_size /
                                    TimeStep(model, sessions, *device);
-      const double engine_tps = EngineTokensPerSecond(
-          model, sessions, sessions * config.rmt.segment_size / raw);
-      std::printf("| %d | %.0f | %.0f | %.2f |\n", sessions, engine_tps, raw,
-                  engine_tps / raw);
+      const double raw_seconds = sessions * config.rmt.segment_size / raw;
+      const double engine_tps =
+          EngineTokensPerSecond(model, sessions, raw_seconds, graphs);
+      if (graphs) {
+        const double eager_tps = EngineTokensPerSecond(
+            model, sessions, raw_seconds, /*cuda_graphs=*/false);
+        std::printf("| %d | %.0f | %s | %.0f | %.2f | %.0f | %.2f |\n",
+                    sessions, engine_tps, mfu(engine_tps).c_str(), eager_tps,
+                    engine_tps / eager_tps, raw, engine_tps / raw);
+      } else {
+        std::printf("| %d | %.0f | %s | %.0f | %.2f |\n", sessions, engine_tps,
+                    mfu(engine_tps).c_str(), raw, engine_tps / raw);
+      }
       std::fflush(stdout);
+    }
+    if (device->is_cuda()) {
+      std::printf("\n");
+      ReportSessionsMemory(model, absl::GetFlag(FLAGS_state_sessions));
     }
     if (absl::GetFlag(FLAGS_long_document_tokens) > 0) {
       TimeLongDocument(model, absl::GetFlag(FLAGS_long_document_tokens));

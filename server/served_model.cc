@@ -1,6 +1,7 @@
 #include "server/served_model.h"
 
 #include "absl/strings/str_cat.h"
+#include "model/attention_backend.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
@@ -34,6 +35,9 @@ absl::StatusOr<ServedModel> LoadServedModel(const ServedModelOptions& options) {
   served.directory = bundle->directory;
   served.fingerprint = bundle->fingerprint;
   served.device = device.str();
+  served.attention = ChooseStepAttention(bundle->config, device, load.dtype,
+                                         /*batch=*/1)
+                         .full_segments;
   served.untrained = untrained;
   served.config = bundle->config;
   served.tokenizer = bundle->tokenizer;

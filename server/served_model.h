@@ -31,6 +31,9 @@ struct ServedModel {
   std::string directory;
   std::string fingerprint;
   std::string device;  // as torch names it: "cpu", "cuda:0"
+  // The attention kernel of a step over full segments ("flash attention",
+  // "math (unfused)", ...; model/attention_backend.h), for the startup log.
+  std::string attention;
   bool untrained = false;
   ModelConfig config;
   std::shared_ptr<const WordPieceTokenizer> tokenizer;

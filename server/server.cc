@@ -147,6 +147,9 @@ absl::StatusOr<std::unique_ptr<RmtServer>> RmtServer::Start(
             {"untrained", server->model_.untrained ? "true" : "false"},
             {"device", server->model_.device},
             {"segment_size", absl::StrCat(config.rmt.segment_size)},
+            // On a GPU, the math fallback instead of flash attention costs
+            // several times the step.
+            {"attention", server->model_.attention},
             {"max_batch", absl::StrCat(options.engine.max_batch)},
             {"max_sessions", absl::StrCat(options.sessions.max_sessions)},
             {"tls", options.tls_cert.empty() ? "false" : "true"},

@@ -1,0 +1,59 @@
+#include "model/attention_backend.h"
+
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/SDPBackend.h>
+#endif
+
+namespace rmt {
+namespace {
+
+#if TORCH_VERSION_MAJOR >= 2
+std::string BackendName(int64_t choice) {
+  switch (static_cast<at::SDPBackend>(choice)) {
+    case at::SDPBackend::math:
+      return "math (unfused)";
+    case at::SDPBackend::flash_attention:
+      return "flash attention";
+    case at::SDPBackend::efficient_attention:
+      return "memory-efficient attention";
+    case at::SDPBackend::cudnn_attention:
+      return "cuDNN attention";
+    case at::SDPBackend::overrideable:
+      return "overrideable (device extension)";
+    case at::SDPBackend::error:
+      break;
+  }
+  return "none (no backend accepts these inputs)";
+}
+#endif
+
+}  // namespace
+
+StepAttentionBackends ChooseStepAttention(const ModelConfig& config,
+                                          torch::Device device,
+                                          torch::ScalarType dtype,
+                                          int64_t batch) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::InferenceMode inference;
+  const int64_t heads = config.num_attention_heads;
+  const int64_t length = config.segment_length();
+  const auto options = torch::TensorOptions().device(device).dtype(dtype);
+  const torch::Tensor q =
+      torch::zeros({batch, heads, length, config.head_dim()}, options);
+  // The encoder's additive mask, (B, h, T, T) after its view.
+  const torch::Tensor mask = torch::zeros({batch, 1, length, length}, options)
+                                 .expand({batch, heads, length, length});
+  return StepAttentionBackends{
+      BackendName(at::_fused_sdp_choice(q, q, q)),
+      BackendName(at::_fused_sdp_choice(q, q, q, mask))};
+#else
+  (void)config;
+  (void)device;
+  (void)dtype;
+  (void)batch;
+  const std::string own = "the encoder's own matrix products (LibTorch 1.x)";
+  return StepAttentionBackends{own, own};
+#endif
+}
+
+}  // namespace rmt
