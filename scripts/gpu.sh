@@ -64,9 +64,12 @@ stage() {
 }
 
 # --- What is here: checked before anything is built. ---
-for tool in cmake ninja nvcc c++ timeout; do
+for tool in cmake ninja nvcc timeout; do
   command -v "$tool" >/dev/null || die "$tool is not on the PATH"
 done
+cxx=${CXX:-$(command -v c++ || command -v g++ || true)}
+[ -n "$cxx" ] || die "no C++ compiler (c++ or g++) on the PATH"
+export CXX=$cxx
 [ -f "$deps/.packages" ] ||
   die "$deps holds no unpacked packages: run scripts/gpu_deps.sh here and carry $deps"
 [ -f "$noise" ] || die "$noise is missing"
@@ -75,12 +78,13 @@ lib="$deps/usr/lib/x86_64-linux-gnu"
 "$python" -c 'import torch' 2>/dev/null || die "$python cannot import torch"
 
 versions() {
-  echo "- host: $(uname -srm), $(nproc) cores; $(c++ --version | head -1)"
+  echo "- host: $(uname -srm), $(nproc) cores; $("$CXX" --version | head -1)"
   echo "- $(cmake --version | head -1), ninja $(ninja --version)"
   echo "- nvcc: $(nvcc --version | grep -o 'release [0-9.]*, V[0-9.]*')"
   if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm \
-      --format=csv,noheader | sed 's/^/- GPU (nvidia-smi): /'
+      --format=csv,noheader | sed 's/^/- GPU (nvidia-smi): /' ||
+      echo "- GPU (nvidia-smi): the query failed"
   else
     echo "- GPU (nvidia-smi): nvidia-smi is not installed"
   fi
