@@ -9,7 +9,8 @@
 # Its output is docs/benchmarks-gpu.md: versions, the GPU tests, then the
 # tables. Stages run in order under `timeout`; the first that fails stops
 # the script with a message naming it (exit 1), the GPU tests before any
-# number is printed. About 6 minutes on one H100 with 16 cores.
+# number is printed. Meant to end within 8 minutes on one H100; it has not
+# run on a GPU yet (scripts/gpu_rehearsal.sh proves it up to the GPU).
 #
 # Environment:
 #   PYTHON                 the interpreter with torch (default python3)
