@@ -121,12 +121,12 @@ test-sanitize: deps
 
 # Only TSAN_TESTS are built; ctest's placeholders for the others
 # (<name>_NOT_BUILT), the deploy scripts (they need rmt-client) and
-# train_init (rmt-import, rmt-train) are skipped.
+# train_init and eval_unknown (rmt-import, rmt-train, rmt-eval) are skipped.
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja $(SANITIZER_CMAKE_FLAGS) \
 	  -DRMT_SANITIZE=thread $(CMAKE_FLAGS)
 	$(TSAN_ENV) cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target $(TSAN_TESTS)
-	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$|^deploy_|^train_init$$'
+	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD_DIR) $(CTEST_FLAGS) -E '_NOT_BUILT$$|^deploy_|^train_init$$|^eval_unknown$$'
 
 bench: build
 	$(BUILD_DIR)/bench/rmt-bench

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "server/session_manager.h"
+#include "server/snapshot_codec.h"
 #include "tests/server_test_util.h"
 
 namespace rmt::server::testing {
@@ -310,16 +311,26 @@ TEST_F(HardeningTest, SnapshotsAtExactMultiplesAndSignedWhole) {
   ASSERT_GE(segments, 15);
   ASSERT_EQ(static_cast<int64_t>(result.snapshots.size()), segments / 5);
 
+  auto key = server::SnapshotKey::FromBytes(Options().snapshot_key);
+  ASSERT_TRUE(key.ok()) << key.status();
   for (size_t i = 0; i < result.snapshots.size(); ++i) {
-    // Each restores to exactly 5 * (i + 1) segments read.
+    // Each holds the memory after exactly 5 * (i + 1) segments...
+    auto state = server::DecodeSnapshot(result.snapshots[i], *key);
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_EQ(state->segments_processed, static_cast<int64_t>(5 * (i + 1)));
+    // ... and imports from there. (The import's reply shows the session
+    // live: the segments the checkpoint held back may already be read.)
     grpc::ClientContext context;
     v1::ImportSessionRequest request;
     request.set_snapshot(result.snapshots[i]);
     v1::CreateSessionResponse imported;
     grpc::Status status = stub_->ImportSession(&context, request, &imported);
     ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(imported.info().progress().segments_processed(),
-              static_cast<int64_t>(5 * (i + 1)));
+    const v1::Progress& progress = imported.info().progress();
+    EXPECT_EQ(progress.bytes_received(), state->bytes_received);
+    EXPECT_EQ(progress.segments_processed() + progress.segments_pending(),
+              state->segments_processed +
+                  static_cast<int64_t>(state->pending_segments.size()));
   }
   // The last snapshot, continued from the bytes it holds, answers as the
   // whole document does.
