@@ -36,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "model/attention_backend.h"
 #include "model/device_memory.h"
 #include "model/engine.h"
@@ -195,9 +196,11 @@ double TimeStep(RmtModel& model, int batch, torch::Device device) {
 }
 
 // Tokens/s of `sessions` sessions each streaming its segments through the
-// engine from its own thread.
-double EngineTokensPerSecond(RmtModel& model, int sessions,
-                             double raw_step_seconds, bool cuda_graphs) {
+// engine from its own thread. A failed segment fails the measurement: tokens
+// that were never computed must not count as throughput.
+absl::StatusOr<double> EngineTokensPerSecond(RmtModel& model, int sessions,
+                                             double raw_step_seconds,
+                                             bool cuda_graphs) {
   EngineOptions options;
   options.cuda_graphs = cuda_graphs;
   options.max_batch = sessions;
@@ -205,10 +208,7 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
   options.device_slots = sessions;
   options.intra_op_threads = at::get_num_threads();
   auto engine = Engine::Create(model.ptr(), options);
-  if (!engine.ok()) {
-    std::cerr << engine.status() << "\n";
-    return 0;
-  }
+  if (!engine.ok()) return engine.status();
   // Enough segments for about min_seconds of work at the raw step's speed.
   const int per_session = std::max(
       absl::GetFlag(FLAGS_segments_per_session),
@@ -224,8 +224,10 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
       warm.push_back(
           (*engine)->SubmitSegment(slot, FullSegment(rng, model->config())));
     }
-    for (auto& w : warm) w.get().IgnoreError();
+    for (auto& w : warm) RETURN_IF_ERROR(w.get());
   }
+  absl::Mutex failure_mu;
+  absl::Status failure ABSL_GUARDED_BY(failure_mu);
   const auto start = Clock::now();
   std::vector<std::thread> clients;
   for (int s = 0; s < sessions; ++s) {
@@ -236,10 +238,17 @@ double EngineTokensPerSecond(RmtModel& model, int sessions,
         results.push_back((*engine)->SubmitSegment(
             slots[s], FullSegment(rng, model->config())));
       }
-      for (auto& r : results) r.get().IgnoreError();
+      for (auto& r : results) {
+        absl::Status status = r.get();
+        if (!status.ok()) {
+          absl::MutexLock lock(&failure_mu);
+          if (failure.ok()) failure = status;
+        }
+      }
     });
   }
   for (auto& c : clients) c.join();
+  if (!failure.ok()) return failure;
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
   const EngineCounters counters = (*engine)->Counters();
@@ -289,24 +298,20 @@ double Megabytes(int64_t bytes) { return static_cast<double>(bytes) / 1e6; }
 // the latency of a whole long document, segments strictly in order. On CUDA
 // also the allocator's peak over the first eighth of the document and over
 // the rest: equal peaks mean memory does not grow with the document.
-void TimeLongDocument(RmtModel& model, int64_t tokens) {
+absl::Status TimeLongDocument(RmtModel& model, int64_t tokens) {
   EngineOptions options;
   options.max_batch = 1;
   options.max_queue_delay = absl::ZeroDuration();
   options.device_slots = 1;
   options.intra_op_threads = at::get_num_threads();
-  auto engine = Engine::Create(model.ptr(), options);
-  if (!engine.ok()) {
-    std::cerr << engine.status() << "\n";
-    return;
-  }
+  ASSIGN_OR_RETURN(auto engine, Engine::Create(model.ptr(), options));
   const torch::Device device = model->parameters().front().device();
   const int64_t segment_size = model->config().rmt.segment_size;
   const int64_t segments = (tokens + segment_size - 1) / segment_size;
-  SlotId slot = *(*engine)->OpenSlot();
+  ASSIGN_OR_RETURN(SlotId slot, engine->OpenSlot());
   std::mt19937 rng(11);
   const std::vector<int32_t> segment = FullSegment(rng, model->config());
-  (*engine)->SubmitSegment(slot, segment).get().IgnoreError();  // warm-up
+  RETURN_IF_ERROR(engine->SubmitSegment(slot, segment).get());  // warm-up
   ResetPeakDeviceMemory(device).IgnoreError();  // UNIMPLEMENTED off CUDA
   std::optional<DeviceMemory> early;
   int64_t failed = 0;
@@ -325,7 +330,7 @@ void TimeLongDocument(RmtModel& model, int64_t tokens) {
       early = CudaMemory(device);
       ResetPeakDeviceMemory(device).IgnoreError();
     }
-    window.push_back((*engine)->SubmitSegment(slot, segment));
+    window.push_back(engine->SubmitSegment(slot, segment));
   }
   while (!window.empty()) wait_oldest();
   const double seconds =
@@ -336,8 +341,11 @@ void TimeLongDocument(RmtModel& model, int64_t tokens) {
       (long long)(segments * segment_size), (long long)segments,
       (long long)segment_size, seconds, segments * segment_size / seconds);
   if (failed > 0) {
-    std::printf("FAILED: %lld segments failed, the first with %s\n",
-                (long long)failed, first_failure.ToString().c_str());
+    return absl::InternalError(
+        absl::StrCat(failed,
+                     " segments of the long document failed, the "
+                     "first with ",
+                     first_failure.ToString()));
   }
   const std::optional<DeviceMemory> late = CudaMemory(device);
   if (early && late) {
@@ -348,60 +356,51 @@ void TimeLongDocument(RmtModel& model, int64_t tokens) {
         Megabytes(late->peak_allocated_bytes), (long long)(segments / 8 + 1),
         (long long)segments);
   }
+  return absl::OkStatus();
 }
 
-// Device memory with `sessions` sessions open in one engine (their memories
-// are rows of its pool) and one full batch of them run through it, so the
-// forward pass's working memory is in the peak. CUDA only.
-void ReportSessionsMemory(RmtModel& model, int64_t sessions) {
+// Device memory with `sessions` sessions open in one engine, their memories
+// rows of its pool, and the peak while one full batch of them runs. The
+// engine runs eagerly here: CUDA graphs add static buffers per batch-size
+// bucket, a fixed cost that is not the sessions'. CUDA only (a no-op
+// elsewhere).
+absl::Status ReportSessionsMemory(RmtModel& model, int64_t sessions) {
   const torch::Device device = model->parameters().front().device();
   const std::optional<DeviceMemory> before = CudaMemory(device);
-  if (!before) return;
-  ResetPeakDeviceMemory(device).IgnoreError();
+  if (!before) return absl::OkStatus();
   EngineOptions options;
+  options.cuda_graphs = false;
   options.max_batch = static_cast<int>(std::min<int64_t>(sessions, 128));
   options.device_slots = sessions;
   options.intra_op_threads = at::get_num_threads();
-  auto engine = Engine::Create(model.ptr(), options);
-  if (!engine.ok()) {
-    std::printf("FAILED: an engine for %lld sessions: %s\n",
-                (long long)sessions, engine.status().ToString().c_str());
-    return;
-  }
+  ASSIGN_OR_RETURN(auto engine, Engine::Create(model.ptr(), options));
   std::vector<SlotId> slots;
   for (int64_t s = 0; s < sessions; ++s) {
-    absl::StatusOr<SlotId> slot = (*engine)->OpenSlot();
-    if (!slot.ok()) {
-      std::printf("FAILED: session %lld of %lld: %s\n", (long long)s,
-                  (long long)sessions, slot.status().ToString().c_str());
-      return;
-    }
-    slots.push_back(*slot);
+    ASSIGN_OR_RETURN(SlotId slot, engine->OpenSlot());
+    slots.push_back(slot);
   }
+  const std::optional<DeviceMemory> open = CudaMemory(device);
+  RETURN_IF_ERROR(ResetPeakDeviceMemory(device));
   std::mt19937 rng(5);
   std::vector<std::future<absl::Status>> batch;
   for (int b = 0; b < options.max_batch; ++b) {
     batch.push_back(
-        (*engine)->SubmitSegment(slots[b], FullSegment(rng, model->config())));
+        engine->SubmitSegment(slots[b], FullSegment(rng, model->config())));
   }
-  for (auto& result : batch) {
-    if (absl::Status status = result.get(); !status.ok()) {
-      std::printf("FAILED: a segment: %s\n", status.ToString().c_str());
-      return;
-    }
-  }
+  for (auto& result : batch) RETURN_IF_ERROR(result.get());
   const std::optional<DeviceMemory> after = CudaMemory(device);
-  if (!after) return;
-  const int64_t engine_bytes = after->allocated_bytes - before->allocated_bytes;
+  if (!open || !after) return absl::InternalError("device memory unreadable");
+  const int64_t engine_bytes = open->allocated_bytes - before->allocated_bytes;
   std::printf(
       "device memory, %lld sessions open: %.1f MB allocated (model %.1f MB; "
-      "engine, memory pool and CUDA graphs %.1f MB, %.0f bytes per session); "
-      "peak %.1f MB while a batch of %d ran; %.1f MB reserved\n",
-      (long long)sessions, Megabytes(after->allocated_bytes),
+      "engine with its memory pool %.1f MB, %.0f bytes per session); peak "
+      "%.1f MB while a batch of %d ran; %.1f MB reserved\n",
+      (long long)sessions, Megabytes(open->allocated_bytes),
       Megabytes(before->allocated_bytes), Megabytes(engine_bytes),
       static_cast<double>(engine_bytes) / static_cast<double>(sessions),
       Megabytes(after->peak_allocated_bytes), options.max_batch,
       Megabytes(after->reserved_bytes));
+  return absl::OkStatus();
 }
 
 std::vector<int> Ints(const std::vector<std::string>& values) {
@@ -574,9 +573,10 @@ int Worker(torch::Device device, torch::ScalarType dtype) {
     }
     if (words[0] == "engine") {
       if (step == 0) step = TimeStep(model, count, device);  // sizes the run
-      return absl::StrFormat("tokens_per_s %.1f",
-                             EngineTokensPerSecond(model, count, step,
-                                                   /*cuda_graphs=*/true));
+      ASSIGN_OR_RETURN(const double tokens_per_second,
+                       EngineTokensPerSecond(model, count, step,
+                                             /*cuda_graphs=*/true));
+      return absl::StrFormat("tokens_per_s %.1f", tokens_per_second);
     }
     return absl::InvalidArgumentError("unknown command");
   };
@@ -727,26 +727,40 @@ int Main() {
                              : sessions * config.rmt.segment_size /
                                    TimeStep(model, sessions, *device);
       const double raw_seconds = sessions * config.rmt.segment_size / raw;
-      const double engine_tps =
+      absl::StatusOr<double> engine_tps =
           EngineTokensPerSecond(model, sessions, raw_seconds, graphs);
+      absl::StatusOr<double> eager_tps =
+          graphs ? EngineTokensPerSecond(model, sessions, raw_seconds,
+                                         /*cuda_graphs=*/false)
+                 : engine_tps;
+      for (const auto* result : {&engine_tps, &eager_tps}) {
+        if (!result->ok()) {
+          std::printf("FAILED: the engine with %d sessions: %s\n", sessions,
+                      result->status().ToString().c_str());
+          return 1;
+        }
+      }
       if (graphs) {
-        const double eager_tps = EngineTokensPerSecond(
-            model, sessions, raw_seconds, /*cuda_graphs=*/false);
         std::printf("| %d | %.0f | %s | %.0f | %.2f | %.0f | %.2f |\n",
-                    sessions, engine_tps, mfu(engine_tps).c_str(), eager_tps,
-                    engine_tps / eager_tps, raw, engine_tps / raw);
+                    sessions, *engine_tps, mfu(*engine_tps).c_str(), *eager_tps,
+                    *engine_tps / *eager_tps, raw, *engine_tps / raw);
       } else {
-        std::printf("| %d | %.0f | %s | %.0f | %.2f |\n", sessions, engine_tps,
-                    mfu(engine_tps).c_str(), raw, engine_tps / raw);
+        std::printf("| %d | %.0f | %s | %.0f | %.2f |\n", sessions, *engine_tps,
+                    mfu(*engine_tps).c_str(), raw, *engine_tps / raw);
       }
       std::fflush(stdout);
     }
+    absl::Status done = absl::OkStatus();
     if (device->is_cuda()) {
       std::printf("\n");
-      ReportSessionsMemory(model, absl::GetFlag(FLAGS_state_sessions));
+      done = ReportSessionsMemory(model, absl::GetFlag(FLAGS_state_sessions));
     }
-    if (absl::GetFlag(FLAGS_long_document_tokens) > 0) {
-      TimeLongDocument(model, absl::GetFlag(FLAGS_long_document_tokens));
+    if (done.ok() && absl::GetFlag(FLAGS_long_document_tokens) > 0) {
+      done = TimeLongDocument(model, absl::GetFlag(FLAGS_long_document_tokens));
+    }
+    if (!done.ok()) {
+      std::printf("FAILED: %s\n", done.ToString().c_str());
+      return 1;
     }
   }
   return 0;

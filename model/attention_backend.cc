@@ -43,9 +43,14 @@ StepAttentionBackends ChooseStepAttention(const ModelConfig& config,
   // The encoder's additive mask, (B, h, T, T) after its view.
   const torch::Tensor mask = torch::zeros({batch, 1, length, length}, options)
                                  .expand({batch, heads, length, length});
+  const std::string masked = BackendName(at::_fused_sdp_choice(q, q, q, mask));
+  // MemBottleneck masks every step (sequence tokens see only the memory),
+  // so only full attention runs full segments without a mask.
+  const bool always_masked =
+      config.rmt.memory_attention == MemoryAttention::kBottleneck;
   return StepAttentionBackends{
-      BackendName(at::_fused_sdp_choice(q, q, q)),
-      BackendName(at::_fused_sdp_choice(q, q, q, mask))};
+      always_masked ? masked : BackendName(at::_fused_sdp_choice(q, q, q)),
+      masked};
 #else
   (void)config;
   (void)device;

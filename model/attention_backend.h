@@ -22,8 +22,10 @@
 namespace rmt {
 
 struct StepAttentionBackends {
-  std::string full_segments;  // batches of full segments: no mask
-  std::string padded;         // batches with padding: an additive mask
+  // Batches of full segments: no mask with full attention, the bottleneck
+  // mask with MemBottleneck.
+  std::string full_segments;
+  std::string padded;  // batches with padding: an additive mask
 };
 
 // The backends for `batch` rows of the model's full segment length, as

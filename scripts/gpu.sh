@@ -18,6 +18,9 @@
 #   RMT_DATASHEET_TFLOPS   the GPU's dense bf16 datasheet peak, where the
 #                          table below does not know the GPU
 #   RMT_JOBS               build jobs (default: all cores)
+#   RMT_GPU_DEADLINE       seconds the whole script may take (default 570:
+#                          the device tool stops a command at 600); each
+#                          stage's limit is cut to what is left
 #
 # Only the model side is built (model library, rmt-bench, rmt-eval, the GPU
 # tests): the server needs gRPC, which the GPU machine does not have.
@@ -32,6 +35,7 @@ deps=${RMT_DEPS_ROOT:-build-gpu-deps}
 jobs=${RMT_JOBS:-$(nproc)}
 noise=tests/data/noise.txt  # the machine has no /usr/share/games/fortunes
 started=$SECONDS
+deadline=${RMT_GPU_DEADLINE:-570}
 export PYTHONWARNINGS=ignore  # torch warns on import when numpy is missing
 
 die() {
@@ -46,6 +50,9 @@ stage() {
   local name=$1 limit=$2
   shift 2
   local start=$SECONDS status=0
+  local left=$((deadline - (SECONDS - started) - 5))
+  [ "$left" -ge 10 ] || die "no time left for stage '$name' (RMT_GPU_DEADLINE=$deadline)"
+  [ "$limit" -le "$left" ] || limit=$left
   echo
   echo "## $name"
   echo
@@ -65,12 +72,21 @@ stage() {
 }
 
 # --- What is here: checked before anything is built. ---
+# Images often keep the toolkit out of PATH.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
 for tool in cmake ninja nvcc timeout; do
   command -v "$tool" >/dev/null || die "$tool is not on the PATH"
 done
 cxx=${CXX:-$(command -v c++ || command -v g++ || true)}
 [ -n "$cxx" ] || die "no C++ compiler (c++ or g++) on the PATH"
 export CXX=$cxx
+# Debian 12's abseil needs glibc 2.34 or newer.
+glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+if [ -n "$glibc" ] && [ "$(printf '%s\n2.34\n' "$glibc" | sort -V | head -1)" != 2.34 ]; then
+  die "glibc $glibc is older than the 2.34 Debian 12's libraries need"
+fi
 [ -f "$deps/.packages" ] ||
   die "$deps holds no unpacked packages: run scripts/gpu_deps.sh here and carry $deps"
 [ -f "$noise" ] || die "$noise is missing"
@@ -79,7 +95,7 @@ lib="$deps/usr/lib/x86_64-linux-gnu"
 "$python" -c 'import torch' 2>/dev/null || die "$python cannot import torch"
 
 versions() {
-  echo "- host: $(uname -srm), $(nproc) cores; $("$CXX" --version | head -1)"
+  echo "- host: $(uname -srm), $(nproc) cores, glibc ${glibc:-?}; $("$CXX" --version | head -1)"
   echo "- $(cmake --version | head -1), ninja $(ninja --version)"
   echo "- nvcc: $(nvcc --version | grep -o 'release [0-9.]*, V[0-9.]*')"
   if command -v nvidia-smi >/dev/null; then
@@ -116,25 +132,39 @@ torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)'
 export CUDACXX=${CUDACXX:-$(command -v nvcc)}
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-targets=(rmt-bench rmt-eval cuda_model_test cuda_engine_test)
+targets="rmt-bench rmt-eval cuda_model_test cuda_engine_test"
 configure() {
   mkdir -p "$build"
   # No pkg-config: the unpacked packages' .pc files name /usr, not $deps.
-  # -include cstdint: this abseil (20220623) misses the include that newer
-  # compilers want in a few headers. RMT_WERROR off: the compiler here may
-  # warn where g++ 12 does not, and a new warning must not cost the run.
+  # RMT_WERROR off: the compiler here may warn where g++ 12 does not, and a
+  # new warning must not cost the run. From GCC 13 on, some headers of this
+  # abseil (20220623) miss <cstdint>; the forced include costs the
+  # precompiled header (GCC skips it after another -include), so only there.
+  local flags=""
+  if "$CXX" --version | grep -q "^g++\|GCC" &&
+    [ "$("$CXX" -dumpversion | cut -d. -f1)" -ge 13 ]; then
+    flags="-include cstdint"
+  fi
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" \
-    -DCMAKE_CXX_FLAGS="-include cstdint" \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr;$lib/cmake" \
+    -DCMAKE_LIBRARY_PATH="$lib" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON \
     -DRMT_BUILD_SERVER=OFF -DRMT_CUDA=ON -DRMT_WERROR=OFF >"$build/configure.log" 2>&1 ||
     { tail -40 "$build/configure.log"; return 1; }
   grep -E "rmt: LibTorch" "$build/configure.log" || true
 }
-export -f configure
-export build torch_prefix
+# Ninja's progress lines would push everything else out of the device
+# tool's 12,000-character reply: they go to a log, its tail on failure.
+build_targets() {
+  # shellcheck disable=SC2086 # $targets is a list of target names
+  cmake --build "$build" -j "$jobs" --target $targets >"$build/build.log" 2>&1 ||
+    { tail -40 "$build/build.log"; return 1; }
+  echo "built $targets ($(grep -c '^\[' "$build/build.log") steps; log: $build/build.log)"
+}
+export -f configure build_targets
+export build torch_prefix lib jobs targets
 stage "Configure" 180 configure
-stage "Build (${targets[*]})" 480 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+stage "Build ($targets)" 480 build_targets
 
 # --- The first CUDA call. A machine without a GPU stops here. ---
 gpu_info() {
@@ -159,18 +189,20 @@ peaks = [("H100 PCIe", 756.5), ("H100 NVL", 835.5), ("H100", 989.4),
          ("H200", 989.4), ("GH200", 989.4), ("A100", 312.0), ("L40S", 362.1)]
 print(next((str(v) for k, v in peaks if k in name), "0"))
 EOF
-)}
+)} || die "could not read the GPU's name for its datasheet peak"
 echo "datasheet dense bf16 peak: ${datasheet} TFLOP/s (0: unknown GPU; set RMT_DATASHEET_TFLOPS)"
 
 # --- Correctness first: a GPU that computes wrong numbers measures nothing. ---
 gpu_tests() {
-  local test out
+  local test log
   for test in cuda_model_test cuda_engine_test; do
-    out=$("$build/tests/$test" --gtest_brief=1 2>&1) || { echo "$out"; return 1; }
-    echo "$out" | tail -3
+    # The whole output in a log, so a test that hangs still leaves a trace.
+    log="$build/$test.log"
+    "$build/tests/$test" --gtest_brief=1 >"$log" 2>&1 || { tail -60 "$log"; return 1; }
+    tail -3 "$log"
     # On a GPU machine a skipped GPU test is a failure: it measured nothing.
-    if grep -q "SKIPPED" <<<"$out"; then
-      echo "$out" | grep -A2 SKIPPED
+    if grep -q "SKIPPED" "$log"; then
+      grep -A2 SKIPPED "$log"
       echo "$test skipped tests on a machine with a GPU"
       return 1
     fi
