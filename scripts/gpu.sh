@@ -121,7 +121,7 @@ EOF
   sed 's/^/  - /' "$deps/.packages"
 }
 export -f versions
-export python deps
+export python deps glibc
 stage "Versions" 60 versions
 
 torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
@@ -141,7 +141,7 @@ configure() {
   # abseil (20220623) miss <cstdint>; the forced include costs the
   # precompiled header (GCC skips it after another -include), so only there.
   local flags=""
-  if "$CXX" --version | grep -q "^g++\|GCC" &&
+  if "$CXX" -v 2>&1 | grep -q "^gcc version" &&
     [ "$("$CXX" -dumpversion | cut -d. -f1)" -ge 13 ]; then
     flags="-include cstdint"
   fi
@@ -223,7 +223,8 @@ stage "Bundled model (models/rmt-babi), bf16 compute" 180 \
 # machine's CPU, same samples (test seeds, noise from $noise).
 accuracy() {
   local eval=("$build/train/rmt-eval" --model models/rmt-babi
-    --noise_file "$noise" --segments 1,8,32 --samples 500 --seed 1)
+    --noise_file "$noise" --tasks memorize,detect,reasoning
+    --segments 1,8,32 --samples 500 --seed 1)
   "${eval[@]}" --device cuda --dtype bfloat16 --table "$build/eval-cuda.md" >/dev/null
   "${eval[@]}" --device cpu --dtype float32 --table "$build/eval-cpu.md" >/dev/null
   echo "CUDA, bf16:"
