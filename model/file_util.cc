@@ -18,4 +18,13 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return buffer.str();
 }
 
+absl::Status WriteStringToFile(const std::string& path,
+                               const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
+  return absl::OkStatus();
+}
+
 }  // namespace rmt

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -205,25 +204,11 @@ absl::Status SaveModelDirectory(const std::string& directory,
         absl::StrCat("vocabulary has ", vocab.size(), " tokens, config needs ",
                      config.content_vocab_size()));
   }
-  auto write_text = [&](const std::string& name,
-                        const std::string& text) -> absl::Status {
-    const std::string path = (fs::path(directory) / name).string();
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(write_text("config.json", config.ToJson()));
-  RETURN_IF_ERROR(write_text(
-      "tokenizer_config.json",
-      absl::StrFormat(
-          "{\n  \"tokenizer_class\": \"BertTokenizer\",\n"
-          "  \"do_lower_case\": %s,\n  \"strip_accents\": %s,\n"
-          "  \"tokenize_chinese_chars\": %s\n}\n",
-          tokenizer_options.do_lower_case ? "true" : "false",
-          tokenizer_options.strip_accents ? "true" : "false",
-          tokenizer_options.tokenize_chinese_chars ? "true" : "false")));
+  RETURN_IF_ERROR(WriteStringToFile(
+      (fs::path(directory) / "config.json").string(), config.ToJson()));
+  RETURN_IF_ERROR(WriteStringToFile(
+      (fs::path(directory) / "tokenizer_config.json").string(),
+      tokenizer_options.ToJson()));
   RETURN_IF_ERROR(vocab.Save((fs::path(directory) / "vocab.txt").string()));
 
   std::vector<torch::Tensor> keep_alive;

@@ -604,6 +604,15 @@ absl::Status Vocabulary::Save(const std::string& path) const {
 // ---------------------------------------------------------------------------
 // TokenizerOptions
 
+std::string TokenizerOptions::ToJson() const {
+  return absl::StrFormat(
+      "{\n  \"tokenizer_class\": \"BertTokenizer\",\n"
+      "  \"do_lower_case\": %s,\n  \"strip_accents\": %s,\n"
+      "  \"tokenize_chinese_chars\": %s\n}\n",
+      do_lower_case ? "true" : "false", strip_accents ? "true" : "false",
+      tokenize_chinese_chars ? "true" : "false");
+}
+
 absl::StatusOr<TokenizerOptions> TokenizerOptions::FromJson(
     absl::string_view json_text, absl::string_view source) {
   const Json root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);

@@ -86,6 +86,9 @@ struct TokenizerOptions {
   // tokenize_chinese_chars); absent keys keep their defaults.
   static absl::StatusOr<TokenizerOptions> FromJson(absl::string_view json_text,
                                                    absl::string_view source);
+  // tokenizer_config.json as Hugging Face's BertTokenizer reads it (the
+  // keys FromJson reads).
+  std::string ToJson() const;
 };
 
 class WordPieceTokenizer {

@@ -3,13 +3,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "model/checkpoint_layout.h"
 #include "model/file_util.h"
 #include "model/status_macros.h"
@@ -95,24 +93,6 @@ absl::StatusOr<std::vector<int32_t>> KeptIds(
     used.insert(ids->begin(), ids->end());
   }
   return std::vector<int32_t>(used.begin(), used.end());
-}
-
-std::string TokenizerConfigJson(const TokenizerOptions& options) {
-  return absl::StrFormat(
-      "{\n  \"tokenizer_class\": \"BertTokenizer\",\n"
-      "  \"do_lower_case\": %s,\n  \"strip_accents\": %s,\n"
-      "  \"tokenize_chinese_chars\": %s\n}\n",
-      options.do_lower_case ? "true" : "false",
-      options.strip_accents ? "true" : "false",
-      options.tokenize_chinese_chars ? "true" : "false");
-}
-
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
-  return absl::OkStatus();
 }
 
 class Importer {
@@ -278,9 +258,10 @@ absl::StatusOr<ImportReport> ImportHfCheckpoint(const std::string& from,
   for (int32_t id : kept) tokens.push_back(vocab.Token(id));
   ASSIGN_OR_RETURN(auto kept_vocab, Vocabulary::FromTokens(std::move(tokens)));
   RETURN_IF_ERROR(kept_vocab->Save(PathIn(out, "vocab.txt")));
-  RETURN_IF_ERROR(WriteText(PathIn(out, "tokenizer_config.json"),
-                            TokenizerConfigJson(tokenizer->options())));
-  RETURN_IF_ERROR(WriteText(PathIn(out, "config.json"), config.ToJson()));
+  RETURN_IF_ERROR(WriteStringToFile(PathIn(out, "tokenizer_config.json"),
+                                    tokenizer->options().ToJson()));
+  RETURN_IF_ERROR(
+      WriteStringToFile(PathIn(out, "config.json"), config.ToJson()));
   RETURN_IF_ERROR(WriteSafetensors(PathIn(out, "model.safetensors"), tensors,
                                    {{"format", "pt"}}));
   return report;
