@@ -16,15 +16,19 @@
 #include "model/memory_pool.h"
 #include "model/torch_interop.h"
 #include "tests/cuda_test_util.h"
+#include "tests/engine_test_util.h"
 #include "tests/tiny_model.h"
 
 namespace rmt {
 namespace {
 
+using ::rmt::testing::AloneMemory;
+using ::rmt::testing::Document;
+using ::rmt::testing::InterleavedResults;
 using ::rmt::testing::RandomTokens;
 using ::rmt::testing::RelativeError;
+using ::rmt::testing::SubmitInterleaved;
 using ::rmt::testing::TinyModel;
-using Document = std::vector<std::vector<int32_t>>;
 
 const torch::Device kCuda(torch::kCUDA, 0);
 
@@ -33,15 +37,6 @@ RmtModel CudaModel(MemoryAttention attention) {
   model->to(kCuda);
   model->eval();
   return model;
-}
-
-torch::Tensor AloneMemory(RmtModel& model, const Document& document) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor memory = model->InitMemory(1);
-  for (const auto& segment : document) {
-    memory = model->Step(memory, model->MakeBatch({segment}));
-  }
-  return memory[0];
 }
 
 struct EngineCase {
@@ -88,32 +83,12 @@ TEST_P(CudaEngineTest, InterleavedSessionsMatchSessionsAlone) {
     ASSERT_TRUE(slot.ok()) << slot.status();
     slots.push_back(*slot);
   }
-  std::vector<std::vector<std::future<absl::Status>>> done(kSessions);
-  std::vector<std::future<absl::StatusOr<Answer>>> answers(kSessions);
-  std::vector<std::thread> submitters;
-  for (int t = 0; t < 4; ++t) {
-    submitters.emplace_back([&, t] {
-      std::mt19937 local(100 + t);
-      std::vector<size_t> next(kSessions, 0);
-      std::vector<int> mine;
-      for (int s = t; s < kSessions; s += 4) mine.push_back(s);
-      while (!mine.empty()) {
-        const size_t pick = local() % mine.size();
-        const int s = mine[pick];
-        if (next[s] < documents[s].size()) {
-          done[s].push_back(
-              (*engine)->SubmitSegment(slots[s], documents[s][next[s]++]));
-        } else {
-          answers[s] = (*engine)->SubmitQuestion(slots[s], questions[s], 3);
-          mine.erase(mine.begin() + pick);
-        }
-      }
-    });
-  }
-  for (auto& thread : submitters) thread.join();
+  InterleavedResults submitted =
+      SubmitInterleaved(**engine, slots, documents, questions, /*top_k=*/3,
+                        /*seed=*/1, /*pause=*/false);
   for (int s = 0; s < kSessions; ++s) {
-    for (auto& result : done[s]) ASSERT_TRUE(result.get().ok());
-    absl::StatusOr<Answer> answer = answers[s].get();
+    for (auto& result : submitted.segments[s]) ASSERT_TRUE(result.get().ok());
+    absl::StatusOr<Answer> answer = submitted.answers[s].get();
     ASSERT_TRUE(answer.ok()) << answer.status();
     auto host = (*engine)->ReadMemory(slots[s]);
     ASSERT_TRUE(host.ok()) << host.status();

@@ -12,16 +12,20 @@
 
 #include "absl/synchronization/mutex.h"
 #include "model/torch_interop.h"
+#include "tests/engine_test_util.h"
 #include "tests/tiny_model.h"
 
 namespace rmt {
 namespace {
 
+using ::rmt::testing::AloneMemory;
+using ::rmt::testing::Document;
+using ::rmt::testing::InterleavedResults;
 using ::rmt::testing::RandomTokens;
 using ::rmt::testing::RelativeError;
+using ::rmt::testing::SubmitInterleaved;
 using ::rmt::testing::TinyConfig;
 using ::rmt::testing::TinyModel;
-using Document = std::vector<std::vector<int32_t>>;
 
 // Records every batch the engine reports.
 class RecordingObserver : public EngineObserver {
@@ -45,15 +49,6 @@ std::unique_ptr<Engine> MakeEngine(RmtModel model, EngineOptions options,
   auto engine = Engine::Create(model.ptr(), options, observer);
   EXPECT_TRUE(engine.ok()) << engine.status();
   return std::move(*engine);
-}
-
-torch::Tensor AloneMemory(RmtModel& model, const Document& document) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor memory = model->InitMemory(1);
-  for (const auto& segment : document) {
-    memory = model->Step(memory, model->MakeBatch({segment}));
-  }
-  return memory[0];
 }
 
 torch::Tensor EngineMemory(const Engine& engine, SlotId slot) {
@@ -108,38 +103,14 @@ TEST_P(EnginePropertyTest, ConcurrentSessionsMatchSessionsAlone) {
     }
     // Four submitter threads each own a subset of sessions and interleave
     // their segments randomly, sleeping now and then.
-    std::vector<std::future<absl::Status>> segment_results[kSessions];
-    std::vector<std::future<absl::StatusOr<Answer>>> answers(kSessions);
-    std::vector<std::thread> submitters;
-    for (int t = 0; t < 4; ++t) {
-      submitters.emplace_back([&, t] {
-        std::mt19937 local(seed * 100 + t);
-        std::vector<size_t> next(kSessions, 0);
-        std::vector<int> mine;
-        for (int s = t; s < kSessions; s += 4) mine.push_back(s);
-        while (!mine.empty()) {
-          const size_t pick = local() % mine.size();
-          const int s = mine[pick];
-          if (next[s] < documents[s].size()) {
-            segment_results[s].push_back(
-                engine->SubmitSegment(slots[s], documents[s][next[s]++]));
-          } else {
-            answers[s] = engine->SubmitQuestion(slots[s], questions[s], 2);
-            mine.erase(mine.begin() + pick);
-          }
-          if (local() % 4 == 0) {
-            std::this_thread::sleep_for(
-                std::chrono::microseconds(local() % 300));
-          }
-        }
-      });
-    }
-    for (auto& thread : submitters) thread.join();
+    InterleavedResults submitted =
+        SubmitInterleaved(*engine, slots, documents, questions, /*top_k=*/2,
+                          seed, /*pause=*/true);
     for (int s = 0; s < kSessions; ++s) {
-      for (auto& result : segment_results[s]) {
+      for (auto& result : submitted.segments[s]) {
         ASSERT_TRUE(result.get().ok());
       }
-      absl::StatusOr<Answer> answer = answers[s].get();
+      absl::StatusOr<Answer> answer = submitted.answers[s].get();
       ASSERT_TRUE(answer.ok()) << answer.status();
       torch::Tensor alone = AloneMemory(model, documents[s]);
       EXPECT_LT(RelativeError(EngineMemory(*engine, slots[s]), alone), 1e-5)
