@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/temp_dir.h"
 
 namespace rmt::server {
 namespace {
@@ -16,13 +17,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr absl::string_view kPeer = "ipv4:10.0.0.7:51234";
-
-// A tokens file in the test's temporary directory; returns its path.
-std::string WriteTokens(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/" + name;
-  std::ofstream(path) << text;
-  return path;
-}
 
 // Failures the authenticator logs, on a clock the test steps.
 struct FakeLog {
@@ -37,13 +31,28 @@ struct FakeLog {
   }
 };
 
-absl::StatusOr<Authenticator> LoadAlphaBeta(FakeLog* log) {
-  return Authenticator::Load(
-      WriteTokens("alpha_beta", "# ops team\n\n  alpha-token  \nbeta-token\n"),
-      log->Options());
-}
+// Each test writes its tokens files into a directory of its own, since ctest
+// runs the tests as parallel processes.
+class AuthTest : public ::testing::Test {
+ protected:
+  // A tokens file in the test's temporary directory; returns its path.
+  std::string WriteTokens(const std::string& name, const std::string& text) {
+    const std::string path = dir_.File(name);
+    std::ofstream(path) << text;
+    return path;
+  }
 
-TEST(AuthTest, WithoutTokensEveryCallIsAnonymous) {
+  absl::StatusOr<Authenticator> LoadAlphaBeta(FakeLog* log) {
+    return Authenticator::Load(
+        WriteTokens("alpha_beta",
+                    "# ops team\n\n  alpha-token  \nbeta-token\n"),
+        log->Options());
+  }
+
+  rmt::testing::ScopedTempDir dir_{"auth_test_"};
+};
+
+TEST_F(AuthTest, WithoutTokensEveryCallIsAnonymous) {
   FakeLog log;
   auto auth = Authenticator::Load("", log.Options());
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -53,10 +62,8 @@ TEST(AuthTest, WithoutTokensEveryCallIsAnonymous) {
   EXPECT_TRUE(log.lines.empty());
 }
 
-TEST(AuthTest, RefusesMissingAndEmptyTokenFiles) {
-  EXPECT_EQ(Authenticator::Load(::testing::TempDir() + "/no_such_tokens")
-                .status()
-                .code(),
+TEST_F(AuthTest, RefusesMissingAndEmptyTokenFiles) {
+  EXPECT_EQ(Authenticator::Load(dir_.File("no_such_tokens")).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(Authenticator::Load(WriteTokens("only_comments", "# none\n\n  \n"))
                 .status()
@@ -64,7 +71,7 @@ TEST(AuthTest, RefusesMissingAndEmptyTokenFiles) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(AuthTest, AcceptsConfiguredTokensAsTheirOwner) {
+TEST_F(AuthTest, AcceptsConfiguredTokensAsTheirOwner) {
   FakeLog log;
   auto auth = LoadAlphaBeta(&log);
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -74,7 +81,7 @@ TEST(AuthTest, AcceptsConfiguredTokensAsTheirOwner) {
   EXPECT_TRUE(log.lines.empty());
 }
 
-TEST(AuthTest, SchemeIsCaseInsensitiveAndWhitespaceIsNotPartOfTheToken) {
+TEST_F(AuthTest, SchemeIsCaseInsensitiveAndWhitespaceIsNotPartOfTheToken) {
   FakeLog log;
   auto auth = LoadAlphaBeta(&log);
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -89,7 +96,7 @@ TEST(AuthTest, SchemeIsCaseInsensitiveAndWhitespaceIsNotPartOfTheToken) {
   EXPECT_TRUE(log.lines.empty());
 }
 
-TEST(AuthTest, RefusesEverythingElse) {
+TEST_F(AuthTest, RefusesEverythingElse) {
   FakeLog log;
   auto auth = LoadAlphaBeta(&log);
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -115,7 +122,7 @@ TEST(AuthTest, RefusesEverythingElse) {
   }
 }
 
-TEST(AuthTest, LogsAtMostOneRefusalPerIntervalAndCountsTheRest) {
+TEST_F(AuthTest, LogsAtMostOneRefusalPerIntervalAndCountsTheRest) {
   FakeLog log;
   auto auth = LoadAlphaBeta(&log);
   ASSERT_TRUE(auth.ok()) << auth.status();
@@ -146,7 +153,7 @@ TEST(AuthTest, LogsAtMostOneRefusalPerIntervalAndCountsTheRest) {
   EXPECT_EQ(log.lines[2].suppressed, 0);
 }
 
-TEST(AuthTest, DefaultLogNamesThePeerAndReasonButNeverTheToken) {
+TEST_F(AuthTest, DefaultLogNamesThePeerAndReasonButNeverTheToken) {
   AuthOptions options;
   options.now = [] { return absl::FromUnixSeconds(1'000'000); };
   auto auth = Authenticator::Load(WriteTokens("one", "alpha-token\n"), options);

@@ -1,12 +1,10 @@
 #include "model/safetensors.h"
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -20,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/file_util.h"
+#include "tests/temp_dir.h"
 
 namespace rmt {
 namespace {
@@ -30,23 +29,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 // A fresh directory per test, so parallel ctest runs never share files.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "safetensors_test_XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr) << pattern;
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort; a leftover temp dir is harmless
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::rmt::testing::ScopedTempDir;
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -104,7 +87,7 @@ TEST(TensorViewTest, Numel) {
 }
 
 TEST(SafetensorsTest, RoundTripsEveryDTypeAndMetadata) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("round_trip.safetensors");
   const std::vector<float> f32 = {1.5f, -2.25f, 3.0f, 0.0f, -0.0f, 1e-30f};
   const std::vector<uint16_t> f16 = {0x3c00, 0xc000, 0x7bff};  // 1, -2, max
@@ -165,7 +148,7 @@ TEST(SafetensorsTest, RoundTripsEveryDTypeAndMetadata) {
 }
 
 TEST(SafetensorsTest, WriterPadsHeaderAndLaysOutDataInNameOrder) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("layout.safetensors");
   const std::vector<int32_t> a = {1, 2, 3};
   const std::vector<int32_t> b = {4};
@@ -205,7 +188,7 @@ TEST(SafetensorsTest, WriterPadsHeaderAndLaysOutDataInNameOrder) {
 }
 
 TEST(SafetensorsTest, WriterReplacesExistingFile) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("replace.safetensors");
   WriteBytes(path, "old contents that are not a safetensors file");
   const std::vector<int64_t> x = {9};
@@ -217,7 +200,7 @@ TEST(SafetensorsTest, WriterReplacesExistingFile) {
 }
 
 TEST(SafetensorsTest, GetMissingTensorIsNotFoundNamingFileAndTensor) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("get.safetensors");
   const std::vector<float> x = {1.0f};
   ASSERT_TRUE(
@@ -232,7 +215,7 @@ TEST(SafetensorsTest, GetMissingTensorIsNotFoundNamingFileAndTensor) {
 }
 
 TEST(SafetensorsTest, OpenMissingFileIsNotFound) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("does_not_exist.safetensors");
   auto file = SafetensorsFile::Open(path);
   EXPECT_EQ(file.status().code(), absl::StatusCode::kNotFound);
@@ -240,7 +223,7 @@ TEST(SafetensorsTest, OpenMissingFileIsNotFound) {
 }
 
 TEST(SafetensorsTest, WriterRefusesBadInput) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("refused.safetensors");
   const std::vector<float> two = {1.0f, 2.0f};
   struct Case {
@@ -389,7 +372,7 @@ void PrintTo(const MalformedCase& c, std::ostream* os) { *os << c.label; }
 class MalformedFileTest : public ::testing::TestWithParam<MalformedCase> {};
 
 TEST_P(MalformedFileTest, IsInvalidArgumentNamingFileAndIssue) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("malformed.safetensors");
   WriteBytes(path, GetParam().bytes);
   auto file = SafetensorsFile::Open(path);
@@ -412,7 +395,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // The checks must not refuse legal files near their boundaries.
 TEST(SafetensorsTest, AcceptsAdjacentEmptyAndHoleyLayouts) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string path = dir.File("edges.safetensors");
   WriteBytes(path,
              FileWithHeader(
@@ -432,7 +415,7 @@ TEST(SafetensorsTest, AcceptsAdjacentEmptyAndHoleyLayouts) {
 
 // A valid file cut short anywhere is refused, never read past its end.
 TEST(SafetensorsTest, TruncatedFileIsRefusedAtEveryLength) {
-  TempDir dir;
+  ScopedTempDir dir("safetensors_test_");
   const std::string good = dir.File("good.safetensors");
   const std::vector<float> values = {1, 2, 3, 4, 5, 6};
   ASSERT_TRUE(

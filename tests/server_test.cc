@@ -10,6 +10,7 @@
 
 #include "server/session_manager.h"
 #include "tests/server_test_util.h"
+#include "tests/temp_dir.h"
 
 namespace rmt::server::testing {
 namespace {
@@ -539,7 +540,8 @@ TEST_F(ServerTest, MetricsPassPromtool) {
   if (!std::filesystem::exists("/usr/bin/promtool")) {
     GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
   }
-  const std::string path = ::testing::TempDir() + "/rmt_metrics.txt";
+  const ::rmt::testing::ScopedTempDir dir("server_test_");
+  const std::string path = dir.File("rmt_metrics.txt");
   std::ofstream(path) << text;
   const std::string command = "/usr/bin/promtool check metrics < " + path;
   EXPECT_EQ(std::system(command.c_str()), 0) << text;

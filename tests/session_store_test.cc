@@ -10,7 +10,6 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +30,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/free_port.h"
+#include "tests/temp_dir.h"
 
 namespace rmt::server {
 namespace {
@@ -69,13 +70,8 @@ class FakeClock {
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::Now();
 };
 
-std::string MakeTempDir() {
-  std::string templ = ::testing::TempDir() + "session_store_XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) return "";
-  return templ;
-}
-
 using ::rmt::testing::FreePort;
+using ::rmt::testing::ScopedTempDir;
 
 using RawReply = std::unique_ptr<redisReply, void (*)(void*)>;
 
@@ -195,7 +191,8 @@ class SessionStoreTest : public ::testing::TestWithParam<Backend> {
         spec_ = "memory";
         break;
       case Backend::kDir:
-        dir_ = MakeTempDir();
+        temp_dir_.emplace("session_store_");
+        dir_ = temp_dir_->path();
         ASSERT_FALSE(dir_.empty());
         spec_ = "dir:" + dir_;
         break;
@@ -219,11 +216,12 @@ class SessionStoreTest : public ::testing::TestWithParam<Backend> {
   void TearDown() override {
     store_.reset();
     redis_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
+    temp_dir_.reset();
   }
 
   FakeClock clock_;
   std::string spec_;
+  std::optional<ScopedTempDir> temp_dir_;  // dir: only
   std::string dir_;
   std::unique_ptr<RedisServerProcess> redis_;
   std::unique_ptr<SessionStore> store_;
@@ -484,16 +482,13 @@ TEST(SessionStoreSpecTest, RefusesBadSpecsNamingThemAndTheAcceptedForms) {
 class DirSessionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir();
+    dir_ = temp_dir_.path();
     ASSERT_FALSE(dir_.empty());
     options_.clock = clock_.AsFunction();
     store_ = Open();
     ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
 
   std::unique_ptr<SessionStore> Open() {
     absl::StatusOr<std::unique_ptr<SessionStore>> store =
@@ -509,6 +504,7 @@ class DirSessionStoreTest : public ::testing::Test {
 
   FakeClock clock_;
   SessionStoreOptions options_;
+  ScopedTempDir temp_dir_{"session_store_"};
   std::string dir_;
   std::unique_ptr<SessionStore> store_;
 };

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "model/file_util.h"
 #include "nlohmann/json.hpp"
+#include "tests/temp_dir.h"
 
 namespace rmt {
 namespace {
@@ -467,21 +468,12 @@ TEST_F(TokenizerTest, RestoreStateRejectsGarbage) {
 
 class VocabularyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat(
-               "tokenizer_test_",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string Path(const std::string& name) const {
-    return (dir_ / name).string();
+    return temp_dir_.File(name);
   }
 
-  fs::path dir_;
+  rmt::testing::ScopedTempDir temp_dir_{"tokenizer_test_"};
+  const fs::path dir_ = temp_dir_.path();
 };
 
 TEST_F(VocabularyTest, LoadsTokensByLine) {
