@@ -37,6 +37,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/kernel_profile.h"
 #include "model/attention_backend.h"
 #include "model/device_memory.h"
 #include "model/engine.h"
@@ -82,6 +83,10 @@ ABSL_FLAG(int64_t, state_sessions, 10000,
 ABSL_FLAG(double, datasheet_tflops, 0,
           "The device's datasheet peak for --dtype in TFLOP/s, dense (H100 "
           "SXM bf16: 989.4); adds an MFU column against it. 0: no column.");
+ABSL_FLAG(std::vector<std::string>, profile_sessions, {},
+          "On CUDA: after each config's tables, run the engine (CUDA graphs) "
+          "with these many sessions under the torch profiler and print the "
+          "kernels that took the most device time, e.g. 1,32.");
 ABSL_FLAG(int, threads, 0,
           "Torch intra-op threads for both the raw step and the engine "
           "(0: one per hardware thread).");
@@ -198,9 +203,9 @@ double TimeStep(RmtModel& model, int batch, torch::Device device) {
 // Tokens/s of `sessions` sessions each streaming its segments through the
 // engine from its own thread. A failed segment fails the measurement: tokens
 // that were never computed must not count as throughput.
-absl::StatusOr<double> EngineTokensPerSecond(RmtModel& model, int sessions,
-                                             double raw_step_seconds,
-                                             bool cuda_graphs) {
+absl::StatusOr<double> EngineTokensPerSecond(
+    RmtModel& model, int sessions, double raw_step_seconds, bool cuda_graphs,
+    std::optional<KernelProfile>* profile = nullptr) {
   EngineOptions options;
   options.cuda_graphs = cuda_graphs;
   options.max_batch = sessions;
@@ -226,6 +231,10 @@ absl::StatusOr<double> EngineTokensPerSecond(RmtModel& model, int sessions,
     }
     for (auto& w : warm) RETURN_IF_ERROR(w.get());
   }
+  const torch::Device device = model->parameters().front().device();
+  Synchronize(device);
+  KernelProfiler profiler;
+  if (profile != nullptr) RETURN_IF_ERROR(profiler.Start());
   absl::Mutex failure_mu;
   absl::Status failure ABSL_GUARDED_BY(failure_mu);
   const auto start = Clock::now();
@@ -248,9 +257,15 @@ absl::StatusOr<double> EngineTokensPerSecond(RmtModel& model, int sessions,
     });
   }
   for (auto& c : clients) c.join();
-  if (!failure.ok()) return failure;
+  // A finished segment is one queued on the device: the clock stops when the
+  // device has run them all, or the queue's tail would count as free.
+  Synchronize(device);
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
+  if (profile != nullptr) {
+    ASSIGN_OR_RETURN(*profile, profiler.Stop(device));
+  }
+  if (!failure.ok()) return failure;
   const EngineCounters counters = (*engine)->Counters();
   std::fprintf(stderr,
                "engine: %lld batches, %lld rows, %lld failed, compute %.3f s\n",
@@ -333,6 +348,7 @@ absl::Status TimeLongDocument(RmtModel& model, int64_t tokens) {
     window.push_back(engine->SubmitSegment(slot, segment));
   }
   while (!window.empty()) wait_oldest();
+  Synchronize(device);  // the last segments may still be queued there
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
@@ -599,6 +615,23 @@ int Worker(torch::Device device, torch::ScalarType dtype) {
   return 0;
 }
 
+// The engine with CUDA graphs on `sessions` sessions, for about min_seconds,
+// under the torch profiler: where the device time goes.
+absl::Status PrintKernelProfile(RmtModel& model, int sessions) {
+  const double raw_seconds =
+      TimeStep(model, sessions, model->parameters().front().device());
+  std::optional<KernelProfile> profile;
+  ASSIGN_OR_RETURN(double tps,
+                   EngineTokensPerSecond(model, sessions, raw_seconds,
+                                         /*cuda_graphs=*/true, &profile));
+  std::printf(
+      "\nkernel profile, engine with CUDA graphs, %d sessions (%.0f tokens/s "
+      "while profiled):\n\n%s",
+      sessions, tps, FormatKernelProfile(*profile, /*top=*/12).c_str());
+  std::fflush(stdout);
+  return absl::OkStatus();
+}
+
 int Main() {
   // The same thread count for the raw step (this thread) and the engine's
   // scheduler thread, or the comparison measures thread settings.
@@ -757,6 +790,10 @@ int Main() {
     }
     if (done.ok() && absl::GetFlag(FLAGS_long_document_tokens) > 0) {
       done = TimeLongDocument(model, absl::GetFlag(FLAGS_long_document_tokens));
+    }
+    for (int sessions : Ints(absl::GetFlag(FLAGS_profile_sessions))) {
+      if (!done.ok()) break;
+      done = PrintKernelProfile(model, sessions);
     }
     if (!done.ok()) {
       std::printf("FAILED: %s\n", done.ToString().c_str());

@@ -1,5 +1,7 @@
 #include "model/attention_backend.h"
 
+#include "model/inference_encoder.h"
+
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/SDPBackend.h>
 #endif
@@ -38,8 +40,12 @@ StepAttentionBackends ChooseStepAttention(const ModelConfig& config,
   const int64_t heads = config.num_attention_heads;
   const int64_t length = config.segment_length();
   const auto options = torch::TensorOptions().device(device).dtype(dtype);
-  const torch::Tensor q =
-      torch::zeros({batch, heads, length, config.head_dim()}, options);
+  // q, k and v as the encoder lays them out (inference_encoder.h).
+  torch::Tensor q =
+      torch::zeros({batch, length, 3, heads, config.head_dim()}, options)
+          .select(2, 0)
+          .transpose(1, 2);  // (B, h, T, hd)
+  if (!InferenceEncoder::StridedAttention(device)) q = q.contiguous();
   // The encoder's additive mask, (B, h, T, T) after its view.
   const torch::Tensor mask = torch::zeros({batch, 1, length, length}, options)
                                  .expand({batch, heads, length, length});

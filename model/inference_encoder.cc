@@ -16,6 +16,7 @@ InferenceEncoder::InferenceEncoder(BertModelImpl& bert,
   torch::NoGradGuard no_grad;
   BertEmbeddingsImpl& embeddings = *bert.embeddings;
   word_embeddings_ = Track(embeddings.word_embeddings->weight);
+  strided_attention_ = StridedAttention(word_embeddings_.device());
   // Every segment restarts at position 0 and token type 0.
   position_type_ = Track(embeddings.position_embeddings->weight) +
                    Track(embeddings.token_type_embeddings->weight)[0];
@@ -53,6 +54,10 @@ InferenceEncoder::InferenceEncoder(BertModelImpl& bert,
                      ? torch::kFloat
                      : dtype;
   zero_ = torch::zeros({}, word_embeddings_.options().dtype(score_dtype_));
+}
+
+bool InferenceEncoder::StridedAttention(torch::Device device) {
+  return TORCH_VERSION_MAJOR >= 2 && device.is_cuda();
 }
 
 torch::Tensor InferenceEncoder::Track(const torch::Tensor& parameter) {
@@ -111,15 +116,12 @@ torch::Tensor InferenceEncoder::LayerForward(const Layer& layer,
   const int64_t length = x.size(1);
   const int64_t d = hidden_size_;
   const torch::Tensor x2 = x.view({batch * length, d});
-  torch::Tensor q, k, v;   // (B, heads, rows or T, head_dim), contiguous
+  torch::Tensor q, k, v;   // (B, heads, rows or T, head_dim)
   torch::Tensor residual;  // (B * rows, d)
   if (rows == length) {
     std::vector<torch::Tensor> qkv =
-        at::addmm(layer.qkv_bias, x2, layer.qkv_weight)
-            .view({batch, length, 3, num_heads_, head_dim_})
-            .permute({2, 0, 3, 1, 4})  // (3, B, heads, T, head_dim)
-            .contiguous()
-            .unbind(0);
+        SplitHeads(at::addmm(layer.qkv_bias, x2, layer.qkv_weight)
+                       .view({batch, length, 3, num_heads_, head_dim_}));
     q = qkv[0];
     k = qkv[1];
     v = qkv[2];
@@ -127,20 +129,15 @@ torch::Tensor InferenceEncoder::LayerForward(const Layer& layer,
   } else {
     // Keys and values from every position, queries only for `rows`.
     std::vector<torch::Tensor> kv =
-        at::addmm(layer.qkv_bias.narrow(0, d, 2 * d), x2,
-                  layer.qkv_weight.narrow(1, d, 2 * d))
-            .view({batch, length, 2, num_heads_, head_dim_})
-            .permute({2, 0, 3, 1, 4})  // (2, B, heads, T, head_dim)
-            .contiguous()
-            .unbind(0);
+        SplitHeads(at::addmm(layer.qkv_bias.narrow(0, d, 2 * d), x2,
+                             layer.qkv_weight.narrow(1, d, 2 * d))
+                       .view({batch, length, 2, num_heads_, head_dim_}));
     k = kv[0];
     v = kv[1];
     residual = x.narrow(1, 0, rows).reshape({batch * rows, d});
-    q = at::addmm(layer.qkv_bias.narrow(0, 0, d), residual,
-                  layer.qkv_weight.narrow(1, 0, d))
-            .view({batch, rows, num_heads_, head_dim_})
-            .transpose(1, 2)
-            .contiguous();  // (B, heads, rows, head_dim)
+    q = SplitHeads(at::addmm(layer.qkv_bias.narrow(0, 0, d), residual,
+                             layer.qkv_weight.narrow(1, 0, d))
+                       .view({batch, rows, 1, num_heads_, head_dim_}))[0];
   }
   torch::Tensor attended = at::addmm(
       layer.output_bias, Attend(q, k, v, mask3, rows), layer.output_weight);
@@ -192,6 +189,13 @@ torch::Tensor InferenceEncoder::Attend(const torch::Tensor& q,
                               .view({batch, num_heads_, rows, head_dim_});
 #endif
   return context.transpose(1, 2).reshape({batch * rows, hidden_size_});
+}
+
+std::vector<torch::Tensor> InferenceEncoder::SplitHeads(
+    const torch::Tensor& x) const {
+  torch::Tensor heads = x.permute({2, 0, 3, 1, 4});  // (n, B, heads, T, hd)
+  if (!strided_attention_) heads = heads.contiguous();
+  return heads.unbind(0);
 }
 
 torch::Tensor InferenceEncoder::Widen(const torch::Tensor& x, bool widen) {

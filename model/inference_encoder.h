@@ -48,6 +48,10 @@ class InferenceEncoder {
   // new storage.
   bool IsCurrent() const;
 
+  // Whether the attention reads q, k and v as strided views of the
+  // projection's output on `device` (see strided_attention_).
+  static bool StridedAttention(torch::Device device);
+
   // The word-embedding matrix (vocab, d): the model's own parameter.
   const torch::Tensor& word_embeddings() const { return word_embeddings_; }
   torch::ScalarType dtype() const { return word_embeddings_.scalar_type(); }
@@ -85,6 +89,9 @@ class InferenceEncoder {
   torch::Tensor Attend(const torch::Tensor& q, const torch::Tensor& k,
                        const torch::Tensor& v, const torch::Tensor& mask3,
                        int64_t rows) const;
+  // x: (B, T, n, heads, hd), the projection's output; returns its n parts
+  // as (B, heads, T, hd), strided views where strided_attention_.
+  std::vector<torch::Tensor> SplitHeads(const torch::Tensor& x) const;
   torch::Tensor Activate(torch::Tensor x) const;
   static torch::Tensor Widen(const torch::Tensor& x, bool widen);
   // The parameter's data (detached, shared), recorded for IsCurrent.
@@ -98,6 +105,15 @@ class InferenceEncoder {
   int64_t head_dim_;
   double layer_norm_eps_;
   Activation activation_;
+  // On CUDA (LibTorch 2.x) the fused attention kernels read q, k and v
+  // straight out of the projection's (B, T, n, heads, hd) output (head dim
+  // contiguous) and write the context as (B, T, heads, hd), so the two
+  // copies per layer that a contiguous (B, heads, T, hd) layout costs go
+  // away: 21% of the device time at 32 sessions of BERT-base on an H100
+  // (docs/benchmarks-gpu.md). The CPU keeps the contiguous layout its
+  // kernels were tuned on (docs/benchmarks.md), and LibTorch 1.13's
+  // attention (bmm on views) needs it.
+  bool strided_attention_;
   torch::Tensor word_embeddings_;  // the parameter's data (vocab, d)
   torch::Tensor position_type_;    // (max_positions, d)
   torch::Tensor embedding_norm_weight_, embedding_norm_bias_;

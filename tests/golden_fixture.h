@@ -24,6 +24,17 @@
 
 namespace rmt::testing {
 
+// Tolerances of the bf16 compute path (weights converted at load, memory
+// kept in fp32) against the float64 reference, norm-wise relative, the same
+// on the CPU and on CUDA. The memories stay within 1e-2 through every
+// segment. The logits get 2e-2: rounding the golden models' weights to bf16
+// alone, with exact float32 arithmetic after it, already puts them 0.8%
+// (full) and 1.1% (bottleneck) from the reference, so under 1e-2 they pass
+// or fail by how the arithmetic's rounding happens to cancel that (on an
+// H100 with cuDNN attention: 1.03% and 1.05%).
+inline constexpr double kBfloat16MemoryTolerance = 1e-2;
+inline constexpr double kBfloat16LogitsTolerance = 2e-2;
+
 inline std::string GoldenDir(const std::string& mode) {
   return absl::StrCat(RMT_SOURCE_DIR, "/tests/golden/", mode);
 }
