@@ -257,6 +257,9 @@ absl::StatusOr<double> EngineTokensPerSecond(
     });
   }
   for (auto& c : clients) c.join();
+  // Before any further device call: after a failed segment the device may
+  // fail every call, and the failure is what must be reported.
+  if (!failure.ok()) return failure;
   // A finished segment is one queued on the device: the clock stops when the
   // device has run them all, or the queue's tail would count as free.
   Synchronize(device);
@@ -265,7 +268,6 @@ absl::StatusOr<double> EngineTokensPerSecond(
   if (profile != nullptr) {
     ASSIGN_OR_RETURN(*profile, profiler.Stop(device));
   }
-  if (!failure.ok()) return failure;
   const EngineCounters counters = (*engine)->Counters();
   std::fprintf(stderr,
                "engine: %lld batches, %lld rows, %lld failed, compute %.3f s\n",
@@ -327,6 +329,7 @@ absl::Status TimeLongDocument(RmtModel& model, int64_t tokens) {
   std::mt19937 rng(11);
   const std::vector<int32_t> segment = FullSegment(rng, model->config());
   RETURN_IF_ERROR(engine->SubmitSegment(slot, segment).get());  // warm-up
+  Synchronize(device);  // the warm-up out of the timing, as in the engine's
   ResetPeakDeviceMemory(device).IgnoreError();  // UNIMPLEMENTED off CUDA
   std::optional<DeviceMemory> early;
   int64_t failed = 0;
@@ -649,6 +652,11 @@ int Main() {
     return 1;
   }
   if (absl::GetFlag(FLAGS_worker)) return Worker(*device, *dtype);
+  if (!absl::GetFlag(FLAGS_profile_sessions).empty() && !device->is_cuda()) {
+    std::cerr << "--profile_sessions profiles GPU kernels: it needs --device "
+                 "cuda\n";
+    return 1;
+  }
   std::printf(
       "device: %s, torch threads: %d, torch %s, tuned malloc: %s, compute "
       "%s\n",
@@ -791,6 +799,9 @@ int Main() {
     if (done.ok() && absl::GetFlag(FLAGS_long_document_tokens) > 0) {
       done = TimeLongDocument(model, absl::GetFlag(FLAGS_long_document_tokens));
     }
+    // Out before the next measurement's engine line on stderr, so a log
+    // of both keeps their order.
+    std::fflush(stdout);
     for (int sessions : Ints(absl::GetFlag(FLAGS_profile_sessions))) {
       if (!done.ok()) break;
       done = PrintKernelProfile(model, sessions);

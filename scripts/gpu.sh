@@ -215,8 +215,8 @@ bench=("$build/bench/rmt-bench" --device cuda --dtype bfloat16
   --min_seconds 1 --batches 1,8,32,64,128 --sessions 1,8,32,64,128
   --state_sessions 10000 --datasheet_tflops "$datasheet")
 # The kernel profiles (torch profiler) say where the device time of the
-# engine goes at 1, 32 and 128 sessions: the long document's and the MFU
-# targets' costs, from the same run.
+# engine goes at 1, 32 and 128 sessions (one session: the long document's
+# kind of work; 32 and more: the MFU target's), from the same run.
 stage "BERT-base size (12 layers, hidden 768, 10 memory tokens, 499-token segments), random weights, bf16 compute and memory" 300 \
   "${bench[@]}" --configs base --memory_dtype bfloat16 --long_document_tokens 2043904 \
   --profile_sessions 1,32,128

@@ -44,7 +44,12 @@ uint64_t UnionNs(std::vector<std::pair<uint64_t, uint64_t>> intervals) {
 }  // namespace
 
 KernelProfiler::~KernelProfiler() {
-  if (running_) profiler::disableProfiler();
+  if (!running_) return;
+  try {
+    profiler::disableProfiler();
+  } catch (const std::exception&) {
+    // Nothing to report to from a destructor; the profile is discarded.
+  }
 }
 
 absl::Status KernelProfiler::Start() {
@@ -66,12 +71,19 @@ absl::Status KernelProfiler::Start() {
 
 absl::StatusOr<KernelProfile> KernelProfiler::Stop(torch::Device device) {
   if (!running_) return absl::FailedPreconditionError("not started");
-  running_ = false;
   std::unique_ptr<profiler::ProfilerResult> result;
   KernelProfile profile;
   try {
     torch::cuda::synchronize(device.has_index() ? device.index() : -1);
     profile.wall = absl::Now() - started_;
+  } catch (const std::exception& e) {
+    // The profiler stays on for the destructor to switch off: a process
+    // whose device failed must not keep it running.
+    return absl::InternalError(
+        absl::StrCat("the device failed while profiled: ", e.what()));
+  }
+  running_ = false;
+  try {
     result = profiler::disableProfiler();
   } catch (const std::exception& e) {
     return absl::InternalError(
