@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Why the reasoning task stays at 50%: a small probe, outside the product.
+
+The bundled model and every rmt-train attempt so far end on the same plateau
+for reasoning (bAbI task 4, two-argument relations): loss ln 2, accuracy 50%,
+a guess between the two rooms the facts name. This probe asks where the
+plateau comes from, on the task's facts alone (no noise, word-level tokens,
+the templates of train/tasks.cc), with a post-LN encoder of the bundled
+model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
+
+  joint   facts and question in one sequence, answered from [CLS]: no memory.
+  rmt     RMT as rmt-train runs it: the facts segment writes m memory tokens
+          (full attention), the question segment reads them, answered from
+          the question segment's [CLS].
+  wide    as rmt, but the question segment reads every output of the facts
+          segment (its memory tokens and its token states), not m slots.
+  mix     half of each batch joint, half rmt (shared weights).
+  drop    wide at first; the share of each batch that reads only the m slots
+          grows linearly to all of it over --ramp steps (validation: slots).
+
+Validation is 500 fixed samples read through the mode's own path (mix and
+drop: the rmt path). One line per 100 steps.
+
+  build-torch2/venv/bin/python scripts/reasoning_probe.py --mode rmt
+
+Python is here as a reference experiment only; the product trains with
+rmt-train. Needs torch (scripts/torch_wheel.sh puts one in build-torch2/venv).
+"""
+import argparse
+import random
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOMS = ["bathroom", "bedroom", "garden", "hallway", "kitchen", "office"]
+DIRECTIONS = ["north", "south", "east", "west"]  # i ^ 1 is the opposite
+WORDS = ["[PAD]", "[CLS]", "[SEP]", "the", "is", "of", "what", "?", "."]
+WORDS += ROOMS + DIRECTIONS
+IDS = {w: i for i, w in enumerate(WORDS)}
+
+
+def sample(rng):
+    """Two facts about room b, one of the four question forms, the answer."""
+    a, b, c = rng.sample(ROOMS, 3)
+    d1, d2 = rng.sample(range(4), 2)
+    facts = [["the", a, "is", DIRECTIONS[d1], "of", "the", b, "."],
+             ["the", c, "is", DIRECTIONS[d2], "of", "the", b, "."]]
+    form = rng.randrange(4)
+    room, direction = (a, d1) if form % 2 == 0 else (c, d2)
+    if form < 2:  # "What is north of the b?"
+        question = ["what", "is", DIRECTIONS[direction], "of", "the", b, "?"]
+    else:  # "What is the b south of?"
+        question = ["what", "is", "the", b, DIRECTIONS[direction ^ 1], "of",
+                    "?"]
+    if rng.random() < 0.5:
+        facts.reverse()
+    return facts[0] + facts[1], question, ROOMS.index(room)
+
+
+def ids(sequences):
+    return torch.tensor([[IDS[w] for w in s] for s in sequences])
+
+
+class Encoder(nn.Module):
+    def __init__(self, layers, mem_tokens, hidden=128):
+        super().__init__()
+        self.words = nn.Embedding(len(WORDS), hidden)
+        self.positions = nn.Embedding(96, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.memory = nn.Parameter(torch.randn(mem_tokens, hidden) * 0.02)
+        layer = nn.TransformerEncoderLayer(hidden, 4, 4 * hidden, 0.0,
+                                           activation="gelu",
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers)
+        self.classifier = nn.Linear(hidden, len(ROOMS))
+
+    def run(self, tokens, memory=None):
+        """[CLS] memory... rest: memory vectors stand after [CLS]."""
+        x = self.words(tokens)
+        if memory is not None:
+            x = torch.cat([x[:, :1], memory, x[:, 1:]], 1)
+        x = self.norm(x + self.positions(torch.arange(x.shape[1]))[None])
+        return self.encoder(x)
+
+
+def logits(model, batch, mode, narrow_share, mem_tokens):
+    facts = ids([["[CLS]"] + f + ["[SEP]"] for f, _, _ in batch])
+    questions = ids([["[CLS]"] + q + ["[SEP]"] for _, q, _ in batch])
+    if mode == "joint":
+        joint = ids([["[CLS]"] + f + ["[SEP]"] + q + ["[SEP]"]
+                     for f, q, _ in batch])
+        return model.classifier(model.run(joint)[:, 0])
+    if mode == "mix" and model.training:
+        half = len(batch) // 2
+        return torch.cat([logits(model, batch[:half], "joint", 0, mem_tokens),
+                          logits(model, batch[half:], "rmt", 0, mem_tokens)])
+    initial = model.memory[None].expand(len(batch), -1, -1)
+    written = model.run(facts, initial)
+    if mode == "wide":
+        narrow_share = 0.0
+    elif mode in ("rmt", "mix") or not model.training:
+        narrow_share = 1.0
+    narrow = int(round(len(batch) * narrow_share))
+    cls = []
+    if narrow > 0:
+        slots = written[:narrow, 1:1 + mem_tokens]
+        cls.append(model.run(questions[:narrow], slots)[:, 0])
+    if narrow < len(batch):
+        cls.append(model.run(questions[narrow:], written[narrow:])[:, 0])
+    return model.classifier(torch.cat(cls))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", default="rmt",
+                        choices=["joint", "rmt", "wide", "mix", "drop"])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--mem_tokens", type=int, default=8)
+    parser.add_argument("--ramp", type=int, default=2500)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = Encoder(args.layers, args.mem_tokens)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
+                                  weight_decay=0.01)
+    rng = random.Random(args.seed)
+    validation = [sample(random.Random(12345 + i)) for i in range(500)]
+    answers = torch.tensor([y for _, _, y in validation])
+    start = time.time()
+    for step in range(args.steps):
+        for group in optimizer.param_groups:  # 100 steps of warm-up
+            group["lr"] = args.lr * min(1.0, (step + 1) / 100)
+        batch = [sample(rng) for _ in range(args.batch_size)]
+        out = logits(model, batch, args.mode, min(1.0, step / args.ramp),
+                     args.mem_tokens)
+        loss = F.cross_entropy(out, torch.tensor([y for _, _, y in batch]))
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if (step + 1) % 100 == 0:
+            model.eval()
+            with torch.no_grad():
+                predicted = logits(model, validation, args.mode, 1.0,
+                                   args.mem_tokens).argmax(-1)
+            model.train()
+            accuracy = (predicted == answers).float().mean().item()
+            print(f"{args.mode} step {step + 1} loss {loss.item():.3f} "
+                  f"accuracy {accuracy:.3f} {time.time() - start:.0f} s",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
