@@ -9,9 +9,11 @@ the templates of train/tasks.cc), with a post-LN encoder of the bundled
 model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
 
   joint   facts and question in one sequence, answered from [CLS]: no memory.
-  rmt     RMT as rmt-train runs it: the facts segment writes m memory tokens
+  rmt     RMT like rmt-train's: the facts segment writes m memory tokens
           (full attention), the question segment reads them, answered from
-          the question segment's [CLS].
+          the question segment's [CLS]. Simpler than the product's model: no
+          [SEP] after the memory, no pooler, the initial memory a parameter
+          of its own rather than rows of the word embeddings.
   wide    as rmt, but the question segment reads every output of the facts
           segment (its memory tokens and its token states), not m slots.
   mix     half of each batch joint, half rmt (shared weights).
@@ -19,7 +21,10 @@ model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
           grows linearly to all of it over --ramp steps (validation: slots).
 
 Validation is 500 fixed samples read through the mode's own path (mix and
-drop: the rmt path). One line per 100 steps.
+drop: the rmt path). The task has only 5,760 distinct samples, so training
+sees the validation samples too: accuracy says whether a mode can fit the
+task at all, not how it generalises. One line per 100 steps (the loss is the
+last training batch's).
 
   build-torch2/venv/bin/python scripts/reasoning_probe.py --mode rmt
 
@@ -125,6 +130,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.ramp < 1:
+        parser.error("--ramp must be at least 1")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = Encoder(args.layers, args.mem_tokens)
