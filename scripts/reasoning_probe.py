@@ -17,8 +17,9 @@ model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
   wide    as rmt, but the question segment reads every output of the facts
           segment (its memory tokens and its token states), not m slots.
   mix     half of each batch joint, half rmt (shared weights).
-  drop    wide at first; the share of each batch that reads only the m slots
-          grows linearly to all of it over --ramp steps (validation: slots).
+  drop    wide at first; from step --ramp_start the share of each batch
+          that reads only the m slots grows linearly to all of it over
+          --ramp steps (validation: slots).
 
 Validation is 500 fixed samples read through the mode's own path (mix and
 drop: the rmt path). The task has only 5,760 distinct samples, so training
@@ -126,6 +127,7 @@ def main():
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--mem_tokens", type=int, default=8)
     parser.add_argument("--ramp", type=int, default=2500)
+    parser.add_argument("--ramp_start", type=int, default=0)
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -145,8 +147,8 @@ def main():
         for group in optimizer.param_groups:  # 100 steps of warm-up
             group["lr"] = args.lr * min(1.0, (step + 1) / 100)
         batch = [sample(rng) for _ in range(args.batch_size)]
-        out = logits(model, batch, args.mode, min(1.0, step / args.ramp),
-                     args.mem_tokens)
+        narrow_share = min(1.0, max(0, step - args.ramp_start) / args.ramp)
+        out = logits(model, batch, args.mode, narrow_share, args.mem_tokens)
         loss = F.cross_entropy(out, torch.tensor([y for _, _, y in batch]))
         optimizer.zero_grad()
         loss.backward()
