@@ -35,6 +35,7 @@ rmt-train. Needs torch (scripts/torch_wheel.sh puts one in build-torch2/venv).
 import argparse
 import random
 import time
+import zlib
 
 import torch
 import torch.nn as nn
@@ -63,6 +64,20 @@ def sample(rng):
     if rng.random() < 0.5:
         facts.reverse()
     return facts[0] + facts[1], question, ROOMS.index(room)
+
+
+def held_out(s):
+    """A tenth of the 5,760 distinct samples, fixed: with --held_out only
+    these are validated and training never sees them."""
+    facts, question, _ = s
+    return zlib.crc32(" ".join(facts + question).encode()) % 10 == 0
+
+
+def draw(rng, validation, held_out_only):
+    while True:
+        s = sample(rng)
+        if not held_out_only or held_out(s) == validation:
+            return s
 
 
 def ids(sequences):
@@ -131,6 +146,9 @@ def main():
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--held_out", action="store_true",
+                        help="validate on a tenth of the samples that "
+                        "training never sees")
     args = parser.parse_args()
     if args.ramp < 1:
         parser.error("--ramp must be at least 1")
@@ -140,13 +158,15 @@ def main():
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=0.01)
     rng = random.Random(args.seed)
-    validation = [sample(random.Random(12345 + i)) for i in range(500)]
+    validation = [draw(random.Random(12345 + i), True, args.held_out)
+                  for i in range(500)]
     answers = torch.tensor([y for _, _, y in validation])
     start = time.time()
     for step in range(args.steps):
         for group in optimizer.param_groups:  # 100 steps of warm-up
             group["lr"] = args.lr * min(1.0, (step + 1) / 100)
-        batch = [sample(rng) for _ in range(args.batch_size)]
+        batch = [draw(rng, False, args.held_out)
+                 for _ in range(args.batch_size)]
         narrow_share = min(1.0, max(0, step - args.ramp_start) / args.ramp)
         out = logits(model, batch, args.mode, narrow_share, args.mem_tokens)
         loss = F.cross_entropy(out, torch.tensor([y for _, _, y in batch]))
