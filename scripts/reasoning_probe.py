@@ -23,8 +23,8 @@ model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
 
 Validation is 500 fixed samples read through the mode's own path (mix and
 drop: the rmt path). The task has only 5,760 distinct samples, so training
-sees the validation samples too: accuracy says whether a mode can fit the
-task at all, not how it generalises. One line per 100 steps (the loss is the
+sees the validation samples too (accuracy says whether a mode can fit the
+task at all), unless --held_out keeps a fixed tenth of them for validation. One line per 100 steps (the loss is the
 last training batch's).
 
   build-torch2/venv/bin/python scripts/reasoning_probe.py --mode rmt
