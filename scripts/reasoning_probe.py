@@ -24,8 +24,8 @@ model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
 Validation is 500 fixed samples read through the mode's own path (mix and
 drop: the rmt path). The task has only 5,760 distinct samples, so training
 sees the validation samples too (accuracy says whether a mode can fit the
-task at all), unless --held_out keeps a fixed tenth of them for validation. One line per 100 steps (the loss is the
-last training batch's).
+task at all), unless --held_out keeps a fixed tenth of them for validation.
+One line per 100 steps (the loss is the last training batch's).
 
   build-torch2/venv/bin/python scripts/reasoning_probe.py --mode rmt
 
@@ -107,8 +107,6 @@ class Encoder(nn.Module):
 
 
 def logits(model, batch, mode, narrow_share, mem_tokens):
-    facts = ids([["[CLS]"] + f + ["[SEP]"] for f, _, _ in batch])
-    questions = ids([["[CLS]"] + q + ["[SEP]"] for _, q, _ in batch])
     if mode == "joint":
         joint = ids([["[CLS]"] + f + ["[SEP]"] + q + ["[SEP]"]
                      for f, q, _ in batch])
@@ -117,6 +115,8 @@ def logits(model, batch, mode, narrow_share, mem_tokens):
         half = len(batch) // 2
         return torch.cat([logits(model, batch[:half], "joint", 0, mem_tokens),
                           logits(model, batch[half:], "rmt", 0, mem_tokens)])
+    facts = ids([["[CLS]"] + f + ["[SEP]"] for f, _, _ in batch])
+    questions = ids([["[CLS]"] + q + ["[SEP]"] for _, q, _ in batch])
     initial = model.memory[None].expand(len(batch), -1, -1)
     written = model.run(facts, initial)
     if mode == "wide":
