@@ -79,7 +79,8 @@ SegmentBatch RmtModelImpl::MakeBatch(
 }
 
 torch::Tensor RmtModelImpl::AttentionMask(const torch::Tensor& valid,
-                                          torch::ScalarType dtype) const {
+                                          torch::ScalarType dtype,
+                                          int64_t context_length) const {
   const int64_t m = config_.rmt.num_mem_tokens;
   torch::Tensor allowed;  // true where a query may attend to a key
   if (config_.rmt.memory_attention == MemoryAttention::kFull) {
@@ -91,6 +92,7 @@ torch::Tensor RmtModelImpl::AttentionMask(const torch::Tensor& valid,
     torch::Tensor is_memory =
         torch::zeros({length}, valid.options().dtype(torch::kBool));
     is_memory.slice(0, 1, 1 + m).fill_(true);
+    is_memory.slice(0, length - context_length).fill_(true);
     torch::Tensor query_is_memory = is_memory.view({1, length, 1});
     torch::Tensor key_is_memory = is_memory.view({1, 1, length});
     torch::Tensor keys = valid.unsqueeze(1);  // (B, 1, T)
@@ -101,8 +103,8 @@ torch::Tensor RmtModelImpl::AttentionMask(const torch::Tensor& valid,
       .masked_fill_(allowed.logical_not(), MaskedScore(dtype));
 }
 
-StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
-                                 const SegmentBatch& batch, bool with_logits) {
+void RmtModelImpl::CheckMemory(const torch::Tensor& memory,
+                               const SegmentBatch& batch) const {
   const int64_t m = config_.rmt.num_mem_tokens;
   TORCH_CHECK(memory.dim() == 3 && memory.size(1) == m &&
                   memory.size(2) == config_.hidden_size,
@@ -110,10 +112,40 @@ StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
               memory.sizes());
   TORCH_CHECK(memory.size(0) == batch.input_ids.size(0), "memory batch ",
               memory.size(0), " != segment batch ", batch.input_ids.size(0));
+}
+
+StepOutput RmtModelImpl::Forward(const torch::Tensor& memory,
+                                 const SegmentBatch& batch, bool with_logits) {
+  CheckMemory(memory, batch);
   if (is_training() || torch::GradMode::is_enabled()) {
     return ForwardModules(memory, batch, with_logits);
   }
   return ForwardInference(memory, batch, with_logits);
+}
+
+StepOutput RmtModelImpl::StepWithStates(const torch::Tensor& memory,
+                                        const SegmentBatch& batch) {
+  CheckMemory(memory, batch);
+  return ForwardModules(memory, batch, /*with_logits=*/false);
+}
+
+torch::Tensor RmtModelImpl::AnswerWithContext(
+    const torch::Tensor& memory, const SegmentBatch& questions,
+    const torch::Tensor& context, const torch::Tensor& context_valid) {
+  CheckMemory(memory, questions);
+  const int64_t batch = questions.input_ids.size(0);
+  TORCH_CHECK(context.dim() == 3 && context.size(0) == batch &&
+                  context.size(2) == config_.hidden_size,
+              "context must be (", batch, ", L, ", config_.hidden_size,
+              "), got ", context.sizes());
+  TORCH_CHECK(context_valid.sizes() ==
+                  torch::IntArrayRef({batch, context.size(1)}) &&
+                  context_valid.scalar_type() == torch::kBool,
+              "context_valid must be bool (", batch, ", ", context.size(1),
+              "), got ", context_valid.sizes());
+  return ForwardModules(memory, questions, /*with_logits=*/true, context,
+                        context_valid)
+      .logits;
 }
 
 std::shared_ptr<const RmtModelImpl::Inference>
@@ -162,7 +194,9 @@ StepOutput RmtModelImpl::ForwardInference(const torch::Tensor& memory,
 
 StepOutput RmtModelImpl::ForwardModules(const torch::Tensor& memory,
                                         const SegmentBatch& batch,
-                                        bool with_logits) {
+                                        bool with_logits,
+                                        const torch::Tensor& context,
+                                        const torch::Tensor& context_valid) {
   const int64_t m = config_.rmt.num_mem_tokens;
   torch::Tensor words =
       bert->embeddings->word_embeddings(batch.input_ids);  // (B, T, d)
@@ -171,11 +205,20 @@ StepOutput RmtModelImpl::ForwardModules(const torch::Tensor& memory,
   torch::Tensor inputs = torch::cat(
       {words.slice(1, 0, 1), memory.to(words.dtype()), words.slice(1, 1 + m)},
       1);  // (B, T, d)
-  torch::Tensor hidden =
-      bert->encoder(bert->embeddings(inputs),
-                    AttentionMask(batch.attention_mask, inputs.scalar_type()));
+  torch::Tensor embedded = bert->embeddings(inputs);
+  torch::Tensor valid = batch.attention_mask;
+  int64_t context_length = 0;
+  if (context.defined()) {
+    context_length = context.size(1);
+    embedded = torch::cat({embedded, context.to(embedded.dtype())}, 1);
+    valid = torch::cat({valid, context_valid}, 1);
+  }
+  torch::Tensor hidden = bert->encoder(
+      embedded,
+      AttentionMask(valid, embedded.scalar_type(), context_length));
   StepOutput out;
   out.memory = hidden.slice(1, 1, 1 + m).to(memory.dtype());  // (B, m, d)
+  if (!context.defined()) out.states = hidden;
   if (with_logits) {
     torch::Tensor pooled = torch::nn::functional::dropout(
         bert->pooler(hidden), torch::nn::functional::DropoutFuncOptions()

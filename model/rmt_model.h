@@ -57,6 +57,9 @@ struct SegmentBatch {
 struct StepOutput {
   torch::Tensor memory;  // (B, m, d)
   torch::Tensor logits;  // (B, num_labels); undefined unless asked for
+  // The last layer's state at every position, (B, T, d): from the autograd
+  // path (StepWithStates asks for it), undefined from inference.
+  torch::Tensor states;
 };
 
 class RmtModelImpl : public torch::nn::Module {
@@ -89,6 +92,21 @@ class RmtModelImpl : public torch::nn::Module {
     return Forward(memory, questions, /*with_logits=*/true).logits;
   }
 
+  // Training aids (autograd path; trainer.h's reader assist). As Step, also
+  // returning the last layer's state at every position of the segment.
+  StepOutput StepWithStates(const torch::Tensor& memory,
+                            const SegmentBatch& batch);
+  // As Answer, but every query of the question segment may also attend to
+  // `context` (B, L, d), states StepWithStates returned, where
+  // `context_valid` (B, L) is true: the context counts as memory for
+  // MemBottleneck attention. It enters the encoder beside the embedded
+  // question, without position embeddings (it is encoder output already).
+  // A row with no valid context gets exactly Answer's logits.
+  torch::Tensor AnswerWithContext(const torch::Tensor& memory,
+                                  const SegmentBatch& questions,
+                                  const torch::Tensor& context,
+                                  const torch::Tensor& context_valid);
+
   BertModel bert{nullptr};
   torch::nn::Linear classifier{nullptr};
 
@@ -97,16 +115,23 @@ class RmtModelImpl : public torch::nn::Module {
   struct Inference;
 
   // Forward with autograd through the modules (training, or gradients on).
+  // `context`/`context_valid` as AnswerWithContext, or undefined for none.
   StepOutput ForwardModules(const torch::Tensor& memory,
-                            const SegmentBatch& batch, bool with_logits);
+                            const SegmentBatch& batch, bool with_logits,
+                            const torch::Tensor& context = {},
+                            const torch::Tensor& context_valid = {});
   StepOutput ForwardInference(const torch::Tensor& memory,
                               const SegmentBatch& batch, bool with_logits);
   // inference_, rebuilt first if the parameters changed since it was built.
   std::shared_ptr<const Inference> CurrentInference()
       ABSL_LOCKS_EXCLUDED(inference_mu_);
-  // Additive attention mask, (B, 1, 1, T) or (B, 1, T, T) for the bottleneck.
+  // Additive attention mask, (B, 1, 1, T) or (B, 1, T, T) for the
+  // bottleneck, where the last `context_length` positions count as memory.
   torch::Tensor AttentionMask(const torch::Tensor& valid,
-                              torch::ScalarType dtype) const;
+                              torch::ScalarType dtype,
+                              int64_t context_length = 0) const;
+  void CheckMemory(const torch::Tensor& memory,
+                   const SegmentBatch& batch) const;
 
   ModelConfig config_;
   SpecialTokens special_tokens_;

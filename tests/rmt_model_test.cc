@@ -228,6 +228,56 @@ TEST(RmtModelTest, GradientsFlowThroughAllSegments) {
   EXPECT_EQ(grad[60].abs().sum().item<double>(), 0.0);  // a token never used
 }
 
+// The trainer's reader assist: a question may also read a document
+// segment's states. Rows whose context is all masked answer exactly as
+// Answer does; a row with context answers differently, and its loss reaches
+// the document's token embeddings through the context as well as the memory.
+TEST(RmtModelTest, AnswerWithContextReadsTheStatesOnlyWhereValid) {
+  for (MemoryAttention attention :
+       {MemoryAttention::kFull, MemoryAttention::kBottleneck}) {
+    RmtModel model = TinyModel(5, attention);
+    model->train();
+    const ModelConfig& config = model->config();
+    std::mt19937 rng(6);
+    SegmentBatch document =
+        model->MakeBatch({RandomTokens(rng, 12, config),
+                          RandomTokens(rng, 5, config)});
+    SegmentBatch questions = model->MakeBatch(
+        {RandomTokens(rng, 4, config), RandomTokens(rng, 6, config)});
+    StepOutput step = model->StepWithStates(model->InitMemory(2), document);
+    ASSERT_TRUE(step.states.defined());
+    ASSERT_EQ(step.states.sizes(),
+              torch::IntArrayRef({2, document.input_ids.size(1),
+                                  config.hidden_size}));
+    EXPECT_LT(RelativeError(step.memory,
+                            step.states.slice(1, 1, 1 + config.rmt.num_mem_tokens)),
+              1e-7);
+    torch::Tensor plain = model->Answer(step.memory, questions);
+    torch::Tensor none = document.attention_mask & false;
+    EXPECT_LT(RelativeError(model->AnswerWithContext(step.memory, questions,
+                                                     step.states, none),
+                            plain),
+              1e-6);
+    // Row 1 reads its states, row 0 does not.
+    torch::Tensor row1 = document.attention_mask.clone();
+    row1[0].fill_(false);
+    torch::Tensor assisted =
+        model->AnswerWithContext(step.memory, questions, step.states, row1);
+    EXPECT_LT(RelativeError(assisted[0], plain[0]), 1e-6);
+    EXPECT_GT(RelativeError(assisted[1], plain[1]), 1e-3);
+
+    // Beyond the memory (a slice of the states), the loss reaches row 1's
+    // states and none of row 0's.
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        assisted, torch::tensor({0L, 1L}));
+    torch::Tensor grad = torch::autograd::grad({loss}, {step.states})[0];
+    torch::Tensor beyond_memory =
+        grad.slice(1, 1 + config.rmt.num_mem_tokens).abs().sum({1, 2});
+    EXPECT_GT(beyond_memory[1].item<double>(), 0.0);
+    EXPECT_EQ(beyond_memory[0].item<double>(), 0.0);
+  }
+}
+
 // Forward in eval mode with gradients off runs the InferenceEncoder (fused
 // QKV, cached masks, last layer only where read); with gradients on it runs
 // the modules. Both must compute the same numbers, padded or not.

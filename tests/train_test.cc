@@ -392,6 +392,48 @@ TEST(TrainerTest, TaskCurriculumAddsTasksThenSegments) {
   EXPECT_EQ(result->segments, 2);
 }
 
+// Reader assist: every question reads its document's states for
+// assist_steps steps, then a shrinking share over assist_ramp steps; the
+// one-segment stage's budget only starts once the assist is over.
+TEST(TrainerTest, ReaderAssistIsWithdrawnBeforeDocumentsGrow) {
+  const auto& f = Shared();
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
+  TrainOptions options;
+  options.tasks = {Task::kReasoning};
+  options.target_segments = 2;
+  options.batch_size = 4;
+  options.max_steps = 12;
+  options.eval_every = 1;
+  options.eval_samples = 2;
+  options.advance_accuracy = 2.0;  // stages advance by budget only
+  options.stage_max_steps = 2;
+  options.assist_steps = 4;
+  options.assist_ramp = 4;
+  std::stringstream log;
+  auto result = Train(model, *f.vocab, *f.generator, options, &log);
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<double> assisted;
+  std::vector<int> segments;
+  for (const auto& line : LogLines(log.str())) {
+    assisted.push_back(line["assisted"].get<double>());
+    segments.push_back(line["segments"].get<int>());
+  }
+  const std::vector<double> expected_assisted = {1, 1, 1, 1, 0.75, 0.5,
+                                                 0.25, 0, 0, 0, 0, 0};
+  // The assist ends after step 8; the stage's two steps are 9 and 10.
+  const std::vector<int> expected_segments = {1, 1, 1, 1, 1, 1,
+                                              1, 1, 1, 1, 2, 2};
+  EXPECT_EQ(assisted, expected_assisted) << log.str();
+  EXPECT_EQ(segments, expected_segments) << log.str();
+
+  options.assist_steps = -1;
+  EXPECT_EQ(Train(model, *f.vocab, *f.generator, options, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(TrainerTest, ResumesFromItsCheckpoint) {
   const auto& f = Shared();
   const fs::path dir =

@@ -9,11 +9,16 @@ int64_t SegmentCount(const std::vector<int32_t>& ids, int64_t segment_size) {
 }
 
 torch::Tensor DocumentLogits(RmtModelImpl& model,
-                             const std::vector<Sample>& samples) {
+                             const std::vector<Sample>& samples,
+                             int64_t assisted) {
   const int64_t segment_size = model.config().rmt.segment_size;
   const int64_t batch = static_cast<int64_t>(samples.size());
   const int64_t segments = SegmentCount(samples[0].document_ids, segment_size);
+  TORCH_CHECK(assisted >= 0 && assisted <= batch, "assisted ", assisted,
+              " is not within the batch of ", batch);
   torch::Tensor memory = model.InitMemory(batch);
+  torch::Tensor context;        // (B, T, d): the last segment's states
+  torch::Tensor context_valid;  // (B, T)
   std::vector<std::vector<int32_t>> step(batch);
   for (int64_t s = 0; s < segments; ++s) {
     for (int64_t b = 0; b < batch; ++b) {
@@ -25,7 +30,18 @@ torch::Tensor DocumentLogits(RmtModelImpl& model,
           ids.begin() + std::min<int64_t>((s + 1) * segment_size, ids.size());
       step[b].assign(begin, end);
     }
-    memory = model.Step(memory, model.MakeBatch(step));
+    const SegmentBatch segment = model.MakeBatch(step);
+    if (assisted > 0 && s + 1 == segments) {
+      StepOutput out = model.StepWithStates(memory, segment);
+      memory = out.memory;
+      context = out.states;
+      torch::Tensor row_assisted =
+          torch::arange(batch, segment.attention_mask.options().dtype(
+                                   torch::kLong)) >= batch - assisted;
+      context_valid = segment.attention_mask & row_assisted.unsqueeze(1);
+    } else {
+      memory = model.Step(memory, segment);
+    }
   }
   for (int64_t b = 0; b < batch; ++b) {
     step[b] = samples[b].question_ids;
@@ -33,7 +49,11 @@ torch::Tensor DocumentLogits(RmtModelImpl& model,
       step[b].resize(segment_size);
     }
   }
-  return model.Answer(memory, model.MakeBatch(step));
+  const SegmentBatch questions = model.MakeBatch(step);
+  if (context.defined()) {
+    return model.AnswerWithContext(memory, questions, context, context_valid);
+  }
+  return model.Answer(memory, questions);
 }
 
 double Accuracy(RmtModelImpl& model, const TaskGenerator& generator, Task task,

@@ -19,8 +19,13 @@ int64_t SegmentCount(const std::vector<int32_t>& ids, int64_t segment_size);
 // Reads every sample's document segment by segment (all samples of a batch
 // must have the same number of segments), then its question: (B, labels)
 // logits. Gradients flow when the caller has them enabled.
+//
+// The questions of the last `assisted` samples also read their last document
+// segment's states beside the memory (the trainer's reader assist, see
+// TrainOptions::assist_steps); that needs the autograd path.
 torch::Tensor DocumentLogits(RmtModelImpl& model,
-                             const std::vector<Sample>& samples);
+                             const std::vector<Sample>& samples,
+                             int64_t assisted = 0);
 
 struct AccuracyOptions {
   int samples = 500;

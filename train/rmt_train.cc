@@ -69,6 +69,11 @@ ABSL_FLAG(bool, task_curriculum, true,
           "segment before documents grow.");
 ABSL_FLAG(double, advance_accuracy, 0.98,
           "Validation accuracy every task must reach to add a segment.");
+ABSL_FLAG(int, assist_steps, 0,
+          "Reader assist: steps in which every question also reads its last "
+          "document segment's states (0: off; see train/trainer.h).");
+ABSL_FLAG(int, assist_ramp, 1000,
+          "Reader assist: steps over which those states are withdrawn.");
 ABSL_FLAG(int, eval_every, 50, "Steps between validations.");
 ABSL_FLAG(int, eval_samples, 64, "Validation samples per task.");
 ABSL_FLAG(int, checkpoint_every, 200, "Steps between checkpoints.");
@@ -150,6 +155,8 @@ absl::Status Run(int argc, char** argv) {
   options.stage_max_steps = absl::GetFlag(FLAGS_stage_max_steps);
   options.advance_accuracy = absl::GetFlag(FLAGS_advance_accuracy);
   options.task_curriculum = absl::GetFlag(FLAGS_task_curriculum);
+  options.assist_steps = absl::GetFlag(FLAGS_assist_steps);
+  options.assist_ramp = absl::GetFlag(FLAGS_assist_ramp);
   options.eval_every = absl::GetFlag(FLAGS_eval_every);
   options.eval_samples = absl::GetFlag(FLAGS_eval_samples);
   options.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -38,6 +39,17 @@ double LearningRate(const TrainOptions& options, int step) {
   const double span = std::max(1, options.max_steps - options.warmup_steps);
   const double done = std::min(1.0, (step - options.warmup_steps) / span);
   return options.learning_rate * (1.0 - 0.9 * done);
+}
+
+// How many of a batch's questions also read their document's states at
+// `step` (TrainOptions::assist_steps).
+int AssistedRows(const TrainOptions& options, int step) {
+  if (options.assist_steps <= 0) return 0;
+  if (step < options.assist_steps) return options.batch_size;
+  const double withdrawn =
+      double(step - options.assist_steps + 1) / std::max(1, options.assist_ramp);
+  if (withdrawn >= 1.0) return 0;
+  return static_cast<int>(std::lround(options.batch_size * (1.0 - withdrawn)));
 }
 
 std::string CheckpointDir(const TrainOptions& options) {
@@ -119,6 +131,13 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         "training needs tasks, batch_size, target_segments, max_steps and "
         "eval_every of at least 1");
   }
+  if (options.assist_steps < 0 || options.assist_ramp < 0) {
+    return absl::InvalidArgumentError(
+        "assist_steps and assist_ramp cannot be negative");
+  }
+  const int assist_end = options.assist_steps > 0
+                             ? options.assist_steps + options.assist_ramp
+                             : 0;
   if (model->config().labels != TaskLabels()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model's labels (", absl::StrJoin(model->config().labels, ","),
@@ -164,8 +183,9 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     }
     optimizer.zero_grad();
+    const int assisted = AssistedRows(options, step);
     torch::Tensor loss = torch::nn::functional::cross_entropy(
-        DocumentLogits(*model, batch), torch::tensor(labels));
+        DocumentLogits(*model, batch, assisted), torch::tensor(labels));
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), options.clip_norm);
     optimizer.step();
@@ -192,6 +212,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
                      {"tasks", progress.active_tasks},
                      {"loss", loss_sum / loss_count},
                      {"lr", lr},
+                     {"assisted", double(assisted) / options.batch_size},
                      {"accuracy", accuracy},
                      {"seconds", seconds}}
                     .dump()
@@ -201,8 +222,12 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
       loss_count = 0;
       result.segments = progress.stage;
       const bool passed = worst >= options.advance_accuracy;
+      // The one-segment stage's budget starts when the assist is over.
+      const int stage_began =
+          progress.stage == 1 ? std::max(progress.stage_start, assist_end)
+                              : progress.stage_start;
       const bool budget_spent =
-          step + 1 - progress.stage_start >= options.stage_max_steps;
+          step + 1 - stage_began >= options.stage_max_steps;
       const bool all_tasks = progress.active_tasks == num_tasks;
       if (passed && all_tasks && progress.stage >= options.target_segments) {
         ++progress.step;

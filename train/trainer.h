@@ -40,6 +40,17 @@ struct TrainOptions {
   // documents grow: a small model finds the easy task's signal far sooner
   // alone than mixed with tasks it cannot yet solve.
   bool task_curriculum = false;
+  // Reader assist (models/rmt-babi/notes.md): trained through the memory
+  // alone, reasoning stays at chance; a question segment that also reads the
+  // document's states learns it, and withdrawing those states then moves
+  // the answer into the memory. For the first `assist_steps` steps every
+  // question also reads its last document segment's states; over the next
+  // `assist_ramp` steps a linearly growing share of each batch reads only
+  // the memory, and after that none is assisted. The one-segment stage's step
+  // budget starts when the assist is over. Validation always reads the
+  // memory alone. 0 turns it off.
+  int assist_steps = 0;
+  int assist_ramp = 1000;
   int eval_every = 50;
   int eval_samples = 64;  // per task
   double clip_norm = 1.0;
