@@ -138,11 +138,11 @@ torch::Tensor RmtModelImpl::AnswerWithContext(
                   context.size(2) == config_.hidden_size,
               "context must be (", batch, ", L, ", config_.hidden_size,
               "), got ", context.sizes());
-  TORCH_CHECK(context_valid.sizes() ==
-                  torch::IntArrayRef({batch, context.size(1)}) &&
-                  context_valid.scalar_type() == torch::kBool,
-              "context_valid must be bool (", batch, ", ", context.size(1),
-              "), got ", context_valid.sizes());
+  TORCH_CHECK(
+      context_valid.sizes() == torch::IntArrayRef({batch, context.size(1)}) &&
+          context_valid.scalar_type() == torch::kBool,
+      "context_valid must be bool (", batch, ", ", context.size(1), "), got ",
+      context_valid.sizes());
   return ForwardModules(memory, questions, /*with_logits=*/true, context,
                         context_valid)
       .logits;
@@ -214,8 +214,7 @@ StepOutput RmtModelImpl::ForwardModules(const torch::Tensor& memory,
     valid = torch::cat({valid, context_valid}, 1);
   }
   torch::Tensor hidden = bert->encoder(
-      embedded,
-      AttentionMask(valid, embedded.scalar_type(), context_length));
+      embedded, AttentionMask(valid, embedded.scalar_type(), context_length));
   StepOutput out;
   out.memory = hidden.slice(1, 1, 1 + m).to(memory.dtype());  // (B, m, d)
   if (!context.defined()) out.states = hidden;

@@ -57,8 +57,9 @@ struct SegmentBatch {
 struct StepOutput {
   torch::Tensor memory;  // (B, m, d)
   torch::Tensor logits;  // (B, num_labels); undefined unless asked for
-  // The last layer's state at every position, (B, T, d): from the autograd
-  // path (StepWithStates asks for it), undefined from inference.
+  // The last layer's state at every position, (B, T, d): set on the
+  // autograd path (StepWithStates, and Forward in training), undefined from
+  // inference.
   torch::Tensor states;
 };
 
@@ -101,7 +102,8 @@ class RmtModelImpl : public torch::nn::Module {
   // `context_valid` (B, L) is true: the context counts as memory for
   // MemBottleneck attention. It enters the encoder beside the embedded
   // question, without position embeddings (it is encoder output already).
-  // A row with no valid context gets exactly Answer's logits.
+  // A row with no valid context gets Answer's logits on the autograd path
+  // (to rounding).
   torch::Tensor AnswerWithContext(const torch::Tensor& memory,
                                   const SegmentBatch& questions,
                                   const torch::Tensor& context,

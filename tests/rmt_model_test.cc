@@ -239,19 +239,19 @@ TEST(RmtModelTest, AnswerWithContextReadsTheStatesOnlyWhereValid) {
     model->train();
     const ModelConfig& config = model->config();
     std::mt19937 rng(6);
-    SegmentBatch document =
-        model->MakeBatch({RandomTokens(rng, 12, config),
-                          RandomTokens(rng, 5, config)});
+    SegmentBatch document = model->MakeBatch(
+        {RandomTokens(rng, 12, config), RandomTokens(rng, 5, config)});
     SegmentBatch questions = model->MakeBatch(
         {RandomTokens(rng, 4, config), RandomTokens(rng, 6, config)});
     StepOutput step = model->StepWithStates(model->InitMemory(2), document);
     ASSERT_TRUE(step.states.defined());
     ASSERT_EQ(step.states.sizes(),
-              torch::IntArrayRef({2, document.input_ids.size(1),
-                                  config.hidden_size}));
-    EXPECT_LT(RelativeError(step.memory,
-                            step.states.slice(1, 1, 1 + config.rmt.num_mem_tokens)),
-              1e-7);
+              torch::IntArrayRef(
+                  {2, document.input_ids.size(1), config.hidden_size}));
+    EXPECT_LT(
+        RelativeError(step.memory,
+                      step.states.slice(1, 1, 1 + config.rmt.num_mem_tokens)),
+        1e-7);
     torch::Tensor plain = model->Answer(step.memory, questions);
     torch::Tensor none = document.attention_mask & false;
     EXPECT_LT(RelativeError(model->AnswerWithContext(step.memory, questions,
@@ -268,8 +268,8 @@ TEST(RmtModelTest, AnswerWithContextReadsTheStatesOnlyWhereValid) {
 
     // Beyond the memory (a slice of the states), the loss reaches row 1's
     // states and none of row 0's.
-    torch::Tensor loss = torch::nn::functional::cross_entropy(
-        assisted, torch::tensor({0L, 1L}));
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(assisted, torch::tensor({0L, 1L}));
     torch::Tensor grad = torch::autograd::grad({loss}, {step.states})[0];
     torch::Tensor beyond_memory =
         grad.slice(1, 1 + config.rmt.num_mem_tokens).abs().sum({1, 2});

@@ -419,19 +419,32 @@ TEST(TrainerTest, ReaderAssistIsWithdrawnBeforeDocumentsGrow) {
     assisted.push_back(line["assisted"].get<double>());
     segments.push_back(line["segments"].get<int>());
   }
-  const std::vector<double> expected_assisted = {1, 1, 1, 1, 0.75, 0.5,
-                                                 0.25, 0, 0, 0, 0, 0};
-  // The assist ends after step 8; the stage's two steps are 9 and 10.
+  const std::vector<double> expected_assisted = {1,   1,    1, 1, 1, 0.75,
+                                                 0.5, 0.25, 0, 0, 0, 0};
+  // The assist is over from step 9; the stage's two steps are 9 and 10.
   const std::vector<int> expected_segments = {1, 1, 1, 1, 1, 1,
                                               1, 1, 1, 1, 2, 2};
   EXPECT_EQ(assisted, expected_assisted) << log.str();
   EXPECT_EQ(segments, expected_segments) << log.str();
 
+  // Passing validation does not grow documents during the assist either:
+  // with every validation passing, the second segment comes at step 9 and
+  // the run stops there, at its target.
+  options.advance_accuracy = 0.0;
+  std::stringstream passing;
+  result = Train(model, *f.vocab, *f.generator, options, &passing);
+  ASSERT_TRUE(result.ok()) << result.status();
+  segments.clear();
+  for (const auto& line : LogLines(passing.str())) {
+    segments.push_back(line["segments"].get<int>());
+  }
+  EXPECT_EQ(segments, (std::vector<int>{1, 1, 1, 1, 1, 1, 1, 1, 2}))
+      << passing.str();
+
   options.assist_steps = -1;
-  EXPECT_EQ(Train(model, *f.vocab, *f.generator, options, nullptr)
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(TrainerTest, ResumesFromItsCheckpoint) {
@@ -587,6 +600,27 @@ TEST(EvaluationTest, ScoresLabelNamesAndZeroForAnAnswerTheModelLacks) {
             1.0);
   EXPECT_EQ(Accuracy(*says_unknown, *f.generator, Task::kReasoning, 2, options),
             0.0);
+}
+
+// The trainer's reader assist: the last `assisted` rows of a batch answer
+// from their memory and their last segment's states, the others exactly as
+// without it, on documents of several segments.
+TEST(EvaluationTest, AssistedRowsAreTheLastOnesOfTheBatch) {
+  const auto& f = Shared();
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 5);
+  std::vector<Sample> batch;
+  for (uint64_t i = 0; i < 4; ++i) {
+    batch.push_back(f.generator->Generate(Task::kReasoning, 2,
+                                          SampleSeed(Split::kTrain, 1, i)));
+  }
+  const torch::Tensor plain = DocumentLogits(*model, batch);
+  const torch::Tensor assisted = DocumentLogits(*model, batch, 3);
+  EXPECT_TRUE(torch::allclose(assisted[0], plain[0], 1e-5, 1e-6));
+  for (int row = 1; row < 4; ++row) {
+    EXPECT_FALSE(torch::allclose(assisted[row], plain[row], 1e-3, 1e-4)) << row;
+  }
+  EXPECT_TRUE(torch::allclose(DocumentLogits(*model, batch, 0), plain));
 }
 
 TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {

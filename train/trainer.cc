@@ -47,7 +47,7 @@ int AssistedRows(const TrainOptions& options, int step) {
   if (options.assist_steps <= 0) return 0;
   if (step < options.assist_steps) return options.batch_size;
   const double withdrawn =
-      double(step - options.assist_steps + 1) / std::max(1, options.assist_ramp);
+      double(step - options.assist_steps) / std::max(1, options.assist_ramp);
   if (withdrawn >= 1.0) return 0;
   return static_cast<int>(std::lround(options.batch_size * (1.0 - withdrawn)));
 }
@@ -135,9 +135,8 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     return absl::InvalidArgumentError(
         "assist_steps and assist_ramp cannot be negative");
   }
-  const int assist_end = options.assist_steps > 0
-                             ? options.assist_steps + options.assist_ramp
-                             : 0;
+  const int assist_end =
+      options.assist_steps > 0 ? options.assist_steps + options.assist_ramp : 0;
   if (model->config().labels != TaskLabels()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model's labels (", absl::StrJoin(model->config().labels, ","),
@@ -212,6 +211,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
                      {"tasks", progress.active_tasks},
                      {"loss", loss_sum / loss_count},
                      {"lr", lr},
+                     // This step's share; the loss is the window's mean.
                      {"assisted", double(assisted) / options.batch_size},
                      {"accuracy", accuracy},
                      {"seconds", seconds}}
@@ -222,13 +222,15 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
       loss_count = 0;
       result.segments = progress.stage;
       const bool passed = worst >= options.advance_accuracy;
-      // The one-segment stage's budget starts when the assist is over.
-      const int stage_began =
-          progress.stage == 1 ? std::max(progress.stage_start, assist_end)
-                              : progress.stage_start;
+      const bool all_tasks = progress.active_tasks == num_tasks;
+      // Documents grow only once the assist is over, and the one-segment
+      // stage (all tasks in) gets its whole budget after it.
+      const bool assist_over = step + 1 >= assist_end;
+      const int stage_began = all_tasks && progress.stage == 1
+                                  ? std::max(progress.stage_start, assist_end)
+                                  : progress.stage_start;
       const bool budget_spent =
           step + 1 - stage_began >= options.stage_max_steps;
-      const bool all_tasks = progress.active_tasks == num_tasks;
       if (passed && all_tasks && progress.stage >= options.target_segments) {
         ++progress.step;
         break;
@@ -237,7 +239,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         if (!all_tasks) {
           ++progress.active_tasks;
           progress.stage_start = step + 1;
-        } else if (progress.stage < options.target_segments) {
+        } else if (progress.stage < options.target_segments && assist_over) {
           ++progress.stage;
           progress.stage_start = step + 1;
         }

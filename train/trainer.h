@@ -41,14 +41,16 @@ struct TrainOptions {
   // alone than mixed with tasks it cannot yet solve.
   bool task_curriculum = false;
   // Reader assist (models/rmt-babi/notes.md): trained through the memory
-  // alone, reasoning stays at chance; a question segment that also reads the
-  // document's states learns it, and withdrawing those states then moves
-  // the answer into the memory. For the first `assist_steps` steps every
-  // question also reads its last document segment's states; over the next
-  // `assist_ramp` steps a linearly growing share of each batch reads only
-  // the memory, and after that none is assisted. The one-segment stage's step
-  // budget starts when the assist is over. Validation always reads the
-  // memory alone. 0 turns it off.
+  // alone, reasoning stays at chance; in the probe (scripts/
+  // reasoning_probe.py) a question segment that also reads the document's
+  // states learns it, and withdrawing those states then moves the answer
+  // into the memory. For the first `assist_steps` steps every question also
+  // reads its last document segment's states; over the next `assist_ramp`
+  // steps a linearly growing share of each batch reads only the memory, and
+  // after that none is assisted. Documents grow beyond one segment only
+  // after the assist, and the one-segment stage with every task in gets its
+  // whole step budget after it. Validation always reads the memory alone.
+  // 0 turns it off.
   int assist_steps = 0;
   int assist_ramp = 1000;
   int eval_every = 50;
