@@ -98,8 +98,10 @@ class CudaStepGraphs final : public StepGraphs {
     bucket.memory.narrow(0, 0, rows).copy_(memory, /*non_blocking=*/true);
     bucket.graphs[batch.padded ? 1 : 0]->replay();
     const StepOutput& out = bucket.outputs[batch.padded ? 1 : 0];
-    return StepOutput{out.memory.narrow(0, 0, rows),
-                      out.logits.narrow(0, 0, rows)};
+    StepOutput rows_out;
+    rows_out.memory = out.memory.narrow(0, 0, rows);
+    rows_out.logits = out.logits.narrow(0, 0, rows);
+    return rows_out;
   }
 
   const std::vector<int64_t>& buckets() const override { return sizes_; }
