@@ -41,14 +41,20 @@ double LearningRate(const TrainOptions& options, int step) {
   return options.learning_rate * (1.0 - 0.9 * done);
 }
 
+// The first step at which no question is assisted (0: no assist).
+int AssistEnd(const TrainOptions& options) {
+  return options.assist_steps > 0 ? options.assist_steps + options.assist_ramp
+                                  : 0;
+}
+
 // How many of a batch's questions also read their document's states at
 // `step` (TrainOptions::assist_steps).
 int AssistedRows(const TrainOptions& options, int step) {
-  if (options.assist_steps <= 0) return 0;
+  if (step >= AssistEnd(options)) return 0;
   if (step < options.assist_steps) return options.batch_size;
+  // In the ramp, so assist_ramp > 0.
   const double withdrawn =
-      double(step - options.assist_steps) / std::max(1, options.assist_ramp);
-  if (withdrawn >= 1.0) return 0;
+      double(step - options.assist_steps) / options.assist_ramp;
   return static_cast<int>(std::lround(options.batch_size * (1.0 - withdrawn)));
 }
 
@@ -135,8 +141,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     return absl::InvalidArgumentError(
         "assist_steps and assist_ramp cannot be negative");
   }
-  const int assist_end =
-      options.assist_steps > 0 ? options.assist_steps + options.assist_ramp : 0;
+  const int assist_end = AssistEnd(options);
   if (model->config().labels != TaskLabels()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model's labels (", absl::StrJoin(model->config().labels, ","),
