@@ -132,7 +132,8 @@ torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)'
 export CUDACXX=${CUDACXX:-$(command -v nvcc)}
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-targets="rmt-bench rmt-eval cuda_model_test cuda_engine_test"
+gpu_test_binaries="cuda_model_test cuda_engine_test cuda_train_test"
+targets="rmt-bench rmt-eval $gpu_test_binaries"
 configure() {
   mkdir -p "$build"
   # No pkg-config: the unpacked packages' .pc files name /usr, not $deps.
@@ -162,7 +163,7 @@ build_targets() {
   echo "built $targets ($(grep -c '^\[' "$build/build.log") steps; log: $build/build.log)"
 }
 export -f configure build_targets
-export build torch_prefix lib jobs targets
+export build torch_prefix lib jobs targets gpu_test_binaries
 stage "Configure" 180 configure
 stage "Build ($targets)" 480 build_targets
 
@@ -195,7 +196,7 @@ echo "datasheet dense bf16 peak: ${datasheet} TFLOP/s (0: unknown GPU; set RMT_D
 # --- Correctness first: a GPU that computes wrong numbers measures nothing. ---
 gpu_tests() {
   local test log
-  for test in cuda_model_test cuda_engine_test; do
+  for test in $gpu_test_binaries; do
     # The whole output in a log, so a test that hangs still leaves a trace.
     log="$build/$test.log"
     "$build/tests/$test" --gtest_brief=1 >"$log" 2>&1 || { tail -60 "$log"; return 1; }
@@ -209,7 +210,7 @@ gpu_tests() {
   done
 }
 export -f gpu_tests
-stage "GPU tests (fp32 and bf16 parity, engine interleavings, CUDA graphs = eager, memory pool)" 240 gpu_tests
+stage "GPU tests (fp32 and bf16 parity, engine interleavings, CUDA graphs = eager, memory pool, training = CPU)" 240 gpu_tests
 
 bench=("$build/bench/rmt-bench" --device cuda --dtype bfloat16
   --min_seconds 1 --batches 1,8,32,64,128 --sessions 1,8,32,64,128

@@ -77,8 +77,8 @@ if grep -q "^## GPU$" "$log" && grep -q "no CUDA device is visible" "$log" &&
   # What gpu.sh would run next, on the CPU: its binaries load with the
   # unpacked libraries alone and the evaluation reads the shipped noise.
   export LD_LIBRARY_PATH="$PWD/build-gpu-deps/usr/lib/x86_64-linux-gnu"
-  for test in cuda_model_test cuda_engine_test; do
-    "$build/tests/$test" --gtest_brief=1 | tail -2
+  for test in "$build"/tests/cuda_*_test; do
+    "$test" --gtest_brief=1 | tail -2
   done
   "$build/bench/rmt-bench" --device cpu --configs models/rmt-babi \
     --batches 1 --sessions 1 --min_seconds 0.1 --threads 1 | tail -6

@@ -12,11 +12,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "model/model_directory.h"
 #include "model/safetensors.h"
-#include "nlohmann/json.hpp"
 #include "tests/tiny_model.h"
+#include "tests/train_fixture.h"
 #include "train/evaluation.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
@@ -29,32 +28,16 @@ namespace {
 namespace fs = std::filesystem;
 constexpr int64_t kSegmentSize = 40;
 
-struct Fixture {
-  NoiseText noise;
-  std::shared_ptr<const Vocabulary> vocab;
-  std::shared_ptr<const WordPieceTokenizer> tokenizer;
-  std::unique_ptr<TaskGenerator> generator;
-};
+using ::rmt::testing::LogLines;
+using ::rmt::testing::TrainFixture;
 
 // Built once: the fortunes files stand in for the noise, as in training.
-const Fixture& Shared() {
-  static const Fixture* fixture = [] {
-    auto* f = new Fixture;
-    auto noise = NoiseText::Load({"/usr/share/games/fortunes/science",
-                                  "/usr/share/games/fortunes/computers"});
-    EXPECT_TRUE(noise.ok()) << noise.status();
-    f->noise = *noise;
-    auto vocab = BuildTaskVocabulary(f->noise, 1500);
-    EXPECT_TRUE(vocab.ok()) << vocab.status();
-    f->vocab = *vocab;
-    f->tokenizer =
-        std::make_shared<WordPieceTokenizer>(f->vocab, TokenizerOptions{});
-    auto generator =
-        TaskGenerator::Create(f->tokenizer, f->noise, kSegmentSize);
-    EXPECT_TRUE(generator.ok()) << generator.status();
-    f->generator = std::make_unique<TaskGenerator>(*std::move(generator));
-    return f;
-  }();
+const TrainFixture& Shared() {
+  static const TrainFixture* fixture =
+      ::rmt::testing::MakeTrainFixture({"/usr/share/games/fortunes/science",
+                                        "/usr/share/games/fortunes/computers"},
+                                       kSegmentSize)
+          .release();
   return *fixture;
 }
 
@@ -307,31 +290,7 @@ TEST(VocabularyBuilderTest, KeepsEveryCharacterAndTheTemplates) {
 }
 
 ModelConfig SmokeConfig(const Vocabulary& vocab) {
-  ModelConfig config;
-  config.rmt.num_mem_tokens = 2;
-  config.rmt.segment_size = kSegmentSize;
-  config.vocab_size = vocab.size() + 2;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 2;
-  // MemBottleneck learns the memory path in a few hundred steps where full
-  // attention stalls for thousands (measured while building the reference
-  // model), which keeps this smoke test to seconds.
-  config.rmt.memory_attention = MemoryAttention::kBottleneck;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = config.segment_length();
-  config.hidden_dropout_prob = 0;
-  config.attention_probs_dropout_prob = 0;
-  config.labels = TaskLabels();
-  return config;
-}
-
-std::vector<nlohmann::json> LogLines(const std::string& text) {
-  std::vector<nlohmann::json> lines;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
+  return ::rmt::testing::SmokeConfig(vocab, kSegmentSize);
 }
 
 TEST(TrainerTest, LossFallsWithinSeconds) {

@@ -98,7 +98,10 @@ absl::StatusOr<Progress> LoadCheckpoint(RmtModel& model,
       item.value().copy_(*value);
     }
   }
-  torch::load(optimizer, (fs::path(dir) / "optimizer.pt").string());
+  // Onto the model's device, whichever device saved it: Adam's moments
+  // must sit beside their parameters.
+  torch::load(optimizer, (fs::path(dir) / "optimizer.pt").string(),
+              model->classifier->weight.device());
   std::ifstream in(fs::path(dir) / "trainer_state.json");
   Json state = Json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.contains("step")) {
@@ -188,8 +191,10 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     }
     optimizer.zero_grad();
     const int assisted = AssistedRows(options, step);
+    torch::Tensor logits = DocumentLogits(*model, batch, assisted);
+    // The labels go where the logits are: on a GPU, a CPU target is refused.
     torch::Tensor loss = torch::nn::functional::cross_entropy(
-        DocumentLogits(*model, batch, assisted), torch::tensor(labels));
+        logits, torch::tensor(labels).to(logits.device()));
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), options.clip_norm);
     optimizer.step();
