@@ -22,8 +22,12 @@
 #                          the device tool stops a command at 600); each
 #                          stage's limit is cut to what is left
 #
-# Only the model side is built (model library, rmt-bench, rmt-eval, the GPU
-# tests): the server needs gRPC, which the GPU machine does not have.
+# Only the model side is built (model library, rmt-bench, rmt-eval,
+# rmt-train, the GPU tests): the server needs gRPC, which the GPU machine
+# does not have. A later call on the same machine finds the build in
+# BUILD_DIR, so training there is one more command:
+#   LD_LIBRARY_PATH=build-gpu-deps/usr/lib/x86_64-linux-gnu \
+#     BUILD_DIR/train/rmt-train --device cuda --noise_file tests/data/noise.txt ...
 # scripts/gpu_rehearsal.sh runs this script here, with Debian's packages
 # hidden, as far as a machine without a GPU goes: up to the first CUDA call.
 set -euo pipefail
@@ -133,7 +137,7 @@ export CUDACXX=${CUDACXX:-$(command -v nvcc)}
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 gpu_test_binaries="cuda_model_test cuda_engine_test cuda_train_test"
-targets="rmt-bench rmt-eval $gpu_test_binaries"
+targets="rmt-bench rmt-eval rmt-train $gpu_test_binaries"
 configure() {
   mkdir -p "$build"
   # No pkg-config: the unpacked packages' .pc files name /usr, not $deps.

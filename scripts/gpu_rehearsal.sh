@@ -85,6 +85,11 @@ if grep -q "^## GPU$" "$log" && grep -q "no CUDA device is visible" "$log" &&
   "$build/train/rmt-eval" --model models/rmt-babi --device cpu \
     --noise_file tests/data/noise.txt --tasks memorize --segments 1 \
     --samples 20 --threads 1 | tail -3
+  train_out=$(mktemp -d)
+  "$build/train/rmt-train" --device cpu --noise_file tests/data/noise.txt \
+    --out "$train_out" --tasks memorize --hidden 32 --layers 1 \
+    --max_steps 2 --eval_every 2 --eval_samples 4 --batch_size 4 --threads 1
+  rm -rf "$train_out"
   echo "gpu_rehearsal.sh: OK: gpu.sh built everything without Debian's packages and stopped at the first CUDA call; its binaries run here on the CPU"
   exit 0
 fi
