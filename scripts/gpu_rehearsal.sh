@@ -77,8 +77,8 @@ if grep -q "^## GPU$" "$log" && grep -q "no CUDA device is visible" "$log" &&
   # What gpu.sh would run next, on the CPU: its binaries load with the
   # unpacked libraries alone and the evaluation reads the shipped noise.
   export LD_LIBRARY_PATH="$PWD/build-gpu-deps/usr/lib/x86_64-linux-gnu"
-  for test in "$build"/tests/cuda_*_test; do
-    "$test" --gtest_brief=1 | tail -2
+  for test in cuda_model_test cuda_engine_test cuda_train_test; do
+    "$build/tests/$test" --gtest_brief=1 | tail -2
   done
   "$build/bench/rmt-bench" --device cpu --configs models/rmt-babi \
     --batches 1 --sessions 1 --min_seconds 0.1 --threads 1 | tail -6
@@ -86,10 +86,10 @@ if grep -q "^## GPU$" "$log" && grep -q "no CUDA device is visible" "$log" &&
     --noise_file tests/data/noise.txt --tasks memorize --segments 1 \
     --samples 20 --threads 1 | tail -3
   train_out=$(mktemp -d)
+  trap 'rm -rf "$train_out"' EXIT
   "$build/train/rmt-train" --device cpu --noise_file tests/data/noise.txt \
     --out "$train_out" --tasks memorize --hidden 32 --layers 1 \
     --max_steps 2 --eval_every 2 --eval_samples 4 --batch_size 4 --threads 1
-  rm -rf "$train_out"
   echo "gpu_rehearsal.sh: OK: gpu.sh built everything without Debian's packages and stopped at the first CUDA call; its binaries run here on the CPU"
   exit 0
 fi

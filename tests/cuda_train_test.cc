@@ -28,9 +28,10 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 constexpr int64_t kSegmentSize = 32;
-// Float32 with TF32 off on both sides; the GPU sums in another order, and
-// AdamW carries those last-bit differences through every step.
-constexpr double kLossTolerance = 2e-3;  // relative
+// Float32 with TF32 off on both sides: the GPU sums in another order, and
+// AdamW carries those last-bit differences (about 1e-6) through every step.
+// Far below how much training moves the losses (the test checks that too).
+constexpr double kLossTolerance = 5e-4;  // relative
 
 using ::rmt::testing::LogLines;
 using ::rmt::testing::TrainFixture;
@@ -60,6 +61,7 @@ TrainOptions Options(const fs::path& dir) {
   options.tasks = {Task::kMemorize, Task::kReasoning};
   options.target_segments = 2;
   options.batch_size = 8;
+  options.learning_rate = 3e-3;
   options.warmup_steps = 2;
   options.max_steps = 16;
   options.stage_max_steps = 4;
@@ -115,17 +117,25 @@ TEST_F(CudaTrainTest, TrainsAsOnTheCpu) {
     ASSERT_TRUE(std::isfinite(g));
     EXPECT_LT(std::abs(g - c), kLossTolerance * std::abs(c)) << cpu[i].dump();
   }
-  // The run saw the assist, its withdrawal and both document lengths.
-  EXPECT_EQ(gpu.front()["assisted"].get<double>(), 1.0);
+  // The run saw the assist, its withdrawal and both document lengths
+  // (shares: every row to step 8, then 0.75, 0.5, 0.25, 0 of the batch).
+  EXPECT_EQ(gpu[0]["assisted"].get<double>(), 1.0);
+  EXPECT_EQ(gpu[1]["assisted"].get<double>(), 0.25);
+  EXPECT_EQ(gpu[2]["assisted"].get<double>(), 0.0);
   EXPECT_EQ(gpu.back()["segments"].get<int>(), 2);
-  // The final model, written from the device, loads and answers on the CPU.
+  // The losses moved far more than the tolerance: the comparison says
+  // something about training, not only about the first forward pass.
+  const double first = cpu.front()["loss"].get<double>();
+  EXPECT_GT(std::abs(first - cpu.back()["loss"].get<double>()),
+            10 * kLossTolerance * first);
+  // The final model, written from the device, loads on the CPU.
   auto saved = LoadModelDirectory((dir_ / "cuda").string());
   ASSERT_TRUE(saved.ok()) << saved.status();
 }
 
 // A checkpoint written on the CPU resumes on the device: the model and
-// Adam's moments go onto the GPU, and the rest of the run gives the CPU's
-// losses.
+// Adam's moments go onto the GPU (without the moments there, the first
+// update fails), and the rest of the run gives the CPU's losses.
 TEST_F(CudaTrainTest, ResumesACpuCheckpointOnTheDevice) {
   TrainOptions first = Options(dir_ / "cpu");
   first.max_steps = 8;
