@@ -225,7 +225,8 @@ absl::Status SaveModelDirectory(const std::string& directory,
 }
 
 RmtModel CreateRandomModel(const ModelConfig& config,
-                           const SpecialTokens& special_tokens, uint64_t seed) {
+                           const SpecialTokens& special_tokens, uint64_t seed,
+                           const RandomInit& init) {
   RmtModel model(config, special_tokens);
   torch::NoGradGuard no_grad;
   auto generator = at::detail::createCPUGenerator(seed);
@@ -236,8 +237,10 @@ RmtModel CreateRandomModel(const ModelConfig& config,
       param.fill_(absl::EndsWith(name, ".weight") ? 1.0 : 0.0);
     } else if (absl::EndsWith(name, ".bias")) {
       param.zero_();
+    } else if (absl::StrContains(name, "embeddings.")) {
+      param.normal_(0.0, init.embedding_std, generator);
     } else {
-      param.normal_(0.0, 0.02, generator);
+      param.normal_(0.0, init.weight_std, generator);
     }
   }
   model->eval();

@@ -56,10 +56,21 @@ absl::Status SaveModelDirectory(
     const TokenizerOptions& tokenizer_options = {},
     torch::ScalarType weights_dtype = torch::kFloat);
 
-// BERT's initialisation (normal(0, 0.02) weights, zero biases, unit
-// LayerNorm), deterministic in `seed`.
+// The deviations of a random model's normal weights. BERT's (its
+// initializer_range) is 0.02 for all; a small model trained from scratch
+// leaves the reasoning plateau sooner with larger ones, close to PyTorch's
+// default scales (about 0.05 for the weights, 1 for the embeddings): see
+// models/rmt-babi/notes.md.
+struct RandomInit {
+  double weight_std = 0.02;     // every matrix but the embeddings
+  double embedding_std = 0.02;  // word (memory rows too), position, type
+};
+
+// Normal weights (`init`), zero biases, unit LayerNorm; deterministic in
+// `seed`.
 RmtModel CreateRandomModel(const ModelConfig& config,
-                           const SpecialTokens& special_tokens, uint64_t seed);
+                           const SpecialTokens& special_tokens, uint64_t seed,
+                           const RandomInit& init = {});
 
 // The special-token ids of a vocabulary.
 SpecialTokens SpecialTokensOf(const Vocabulary& vocab);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "model/checkpoint_layout.h"
 #include "model/safetensors.h"
@@ -169,6 +170,41 @@ TEST_F(ModelDirectoryTest, RandomModelIsDeterministicInItsSeed) {
   const auto& wa = a->classifier->weight;
   EXPECT_TRUE(torch::equal(wa, b->classifier->weight));
   EXPECT_FALSE(torch::equal(wa, c->classifier->weight));
+}
+
+// The default is BERT's 0.02 everywhere; RandomInit sets the matrices and
+// the embeddings apart, and biases and LayerNorms stay as they were.
+TEST_F(ModelDirectoryTest, RandomModelTakesItsDeviationsFromRandomInit) {
+  ModelConfig config = testing::TinyConfig();
+  config.hidden_size = 64;
+  config.intermediate_size = 256;
+  auto std_of = [](const torch::Tensor& t) { return t.std().item<double>(); };
+  RmtModel bert = CreateRandomModel(config, SpecialTokens{}, 11);
+  const auto defaults = bert->named_parameters();
+  EXPECT_NEAR(
+      std_of(defaults["bert.encoder.layer.0.intermediate.dense.weight"]), 0.02,
+      0.002);
+  EXPECT_NEAR(std_of(defaults["bert.embeddings.word_embeddings.weight"]), 0.02,
+              0.002);
+
+  RandomInit init;
+  init.weight_std = 0.05;
+  init.embedding_std = 1.0;
+  RmtModel wide = CreateRandomModel(config, SpecialTokens{}, 11, init);
+  for (const auto& item : wide->named_parameters()) {
+    const std::string& name = item.key();
+    const torch::Tensor& param = item.value();
+    SCOPED_TRACE(name);
+    if (absl::StrContains(name, "LayerNorm")) {
+      EXPECT_TRUE(torch::equal(param, defaults[name]));
+    } else if (absl::EndsWith(name, ".bias")) {
+      EXPECT_EQ(param.abs().max().item<double>(), 0.0);
+    } else if (absl::StrContains(name, "embeddings.")) {
+      EXPECT_NEAR(std_of(param), 1.0, 0.25);  // 128 values in token types
+    } else {
+      EXPECT_NEAR(std_of(param), 0.05, 0.0125);
+    }
+  }
 }
 
 TEST_F(ModelDirectoryTest, RefusesMissingDirectory) {

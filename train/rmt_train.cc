@@ -40,7 +40,8 @@ ABSL_FLAG(std::string, init, "",
           "of random weights; its labels must be the tasks' "
           "(--print_labels), and the architecture flags (--vocab_size, "
           "--hidden, --layers, --heads, --intermediate, --mem_tokens, "
-          "--segment_size, --memory_attention, --dropout) are not used.");
+          "--segment_size, --memory_attention, --dropout, --init_std, "
+          "--init_embedding_std) are not used.");
 ABSL_FLAG(bool, print_labels, false,
           "Print the tasks' labels, comma-separated (for rmt-import "
           "--labels), and exit.");
@@ -57,6 +58,12 @@ ABSL_FLAG(int, mem_tokens, 4, "Memory tokens.");
 ABSL_FLAG(int, segment_size, 48, "Content tokens per segment.");
 ABSL_FLAG(std::string, memory_attention, "full", "full or bottleneck.");
 ABSL_FLAG(double, dropout, 0.0, "Hidden and attention dropout.");
+ABSL_FLAG(double, init_std, rmt::RandomInit{}.weight_std,
+          "Deviation of the random initial weights, embeddings aside "
+          "(BERT's 0.02).");
+ABSL_FLAG(double, init_embedding_std, rmt::RandomInit{}.embedding_std,
+          "Deviation of the random initial word, position and token-type "
+          "embeddings (BERT's 0.02).");
 ABSL_FLAG(int, target_segments, 4, "Curriculum target (segments).");
 ABSL_FLAG(int, batch_size, 32, "Samples per step.");
 ABSL_FLAG(double, lr, 1e-3, "Peak learning rate (AdamW).");
@@ -180,8 +187,18 @@ absl::Status Run(int argc, char** argv) {
                                      noise, absl::GetFlag(FLAGS_vocab_size)));
     tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
     ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
+    RandomInit random_init;
+    random_init.weight_std = absl::GetFlag(FLAGS_init_std);
+    random_init.embedding_std = absl::GetFlag(FLAGS_init_embedding_std);
+    for (double std : {random_init.weight_std, random_init.embedding_std}) {
+      if (!(std > 0 && std <= 10)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--init_std and --init_embedding_std must be in (0, 10], got ",
+            std));
+      }
+    }
     model = CreateRandomModel(config, SpecialTokensOf(*vocab),
-                              absl::GetFlag(FLAGS_seed));
+                              absl::GetFlag(FLAGS_seed), random_init);
     model->to(device);
   }
   const Vocabulary& vocab = tokenizer->vocab();
