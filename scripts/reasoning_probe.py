@@ -21,6 +21,11 @@ model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
           that reads only the m slots grows linearly to all of it over
           --ramp steps (validation: slots).
 
+The encoder starts from PyTorch's default initialisation; --init bert
+starts it from rmt-train's (every weight N(0, 0.02), biases 0), --init_std
+and --embed_std change those deviations. --facts 3 or 4 states that many
+facts about the room, each with its own direction (bAbI has two).
+
 Validation is 500 fixed samples read through the mode's own path (mix and
 drop: the rmt path). The task has only 5,760 distinct samples, so training
 sees the validation samples too (accuracy says whether a mode can fit the
@@ -66,6 +71,26 @@ def sample(rng):
     return facts[0] + facts[1], question, ROOMS.index(room)
 
 
+def sample_more(rng, facts_per_sample):
+    """`facts_per_sample` facts about room b (3 or 4; sample() draws bAbI's
+    two), each with its own direction, a question about one of them in
+    either form, the answer."""
+    rooms = rng.sample(ROOMS, facts_per_sample + 1)
+    b = rooms[0]
+    directions = rng.sample(range(4), facts_per_sample)
+    facts = [["the", room, "is", DIRECTIONS[d], "of", "the", b, "."]
+             for room, d in zip(rooms[1:], directions)]
+    asked = rng.randrange(facts_per_sample)
+    room, direction = rooms[1 + asked], directions[asked]
+    if rng.random() < 0.5:  # "What is north of the b?"
+        question = ["what", "is", DIRECTIONS[direction], "of", "the", b, "?"]
+    else:  # "What is the b south of?"
+        question = ["what", "is", "the", b, DIRECTIONS[direction ^ 1], "of",
+                    "?"]
+    rng.shuffle(facts)
+    return [w for fact in facts for w in fact], question, ROOMS.index(room)
+
+
 def held_out(s):
     """A tenth of the 5,760 distinct samples, fixed: with --held_out only
     these are validated and training never sees them."""
@@ -73,9 +98,10 @@ def held_out(s):
     return zlib.crc32(" ".join(facts + question).encode()) % 10 == 0
 
 
-def draw(rng, validation, held_out_only):
+def draw(rng, validation, held_out_only, facts_per_sample=2):
     while True:
-        s = sample(rng)
+        s = (sample(rng) if facts_per_sample == 2
+             else sample_more(rng, facts_per_sample))
         if not held_out_only or held_out(s) == validation:
             return s
 
@@ -104,6 +130,22 @@ class Encoder(nn.Module):
             x = torch.cat([x[:, :1], memory, x[:, 1:]], 1)
         x = self.norm(x + self.positions(torch.arange(x.shape[1]))[None])
         return self.encoder(x)
+
+
+def bert_init(model, std, embed_std):
+    """rmt-train's random initialisation (CreateRandomModel): every weight
+    N(0, std) (BERT's 0.02), biases 0, LayerNorms the identity; the word and
+    position embeddings N(0, embed_std)."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in ("words.weight", "positions.weight"):
+                param.normal_(0.0, embed_std)
+            elif "norm" in name:
+                param.fill_(1.0 if name.endswith("weight") else 0.0)
+            elif name.endswith("bias"):
+                param.zero_()
+            else:
+                param.normal_(0.0, std)
 
 
 def logits(model, batch, mode, narrow_share, mem_tokens):
@@ -143,6 +185,15 @@ def main():
     parser.add_argument("--mem_tokens", type=int, default=8)
     parser.add_argument("--ramp", type=int, default=2500)
     parser.add_argument("--ramp_start", type=int, default=0)
+    parser.add_argument("--init", default="torch", choices=["torch", "bert"],
+                        help="torch: PyTorch's default initialisation; bert: "
+                        "as rmt-train (weights N(0, --init_std), biases 0)")
+    parser.add_argument("--init_std", type=float, default=0.02)
+    parser.add_argument("--embed_std", type=float, default=0.0,
+                        help="with --init bert: the embeddings' std "
+                        "(0: --init_std)")
+    parser.add_argument("--facts", type=int, default=2, choices=[2, 3, 4],
+                        help="facts per sample, each with its own direction")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -155,17 +206,20 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = Encoder(args.layers, args.mem_tokens)
+    if args.init == "bert":
+        bert_init(model, args.init_std, args.embed_std or args.init_std)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=0.01)
     rng = random.Random(args.seed)
-    validation = [draw(random.Random(12345 + i), True, args.held_out)
+    validation = [draw(random.Random(12345 + i), True, args.held_out,
+                       args.facts)
                   for i in range(500)]
     answers = torch.tensor([y for _, _, y in validation])
     start = time.time()
     for step in range(args.steps):
         for group in optimizer.param_groups:  # 100 steps of warm-up
             group["lr"] = args.lr * min(1.0, (step + 1) / 100)
-        batch = [draw(rng, False, args.held_out)
+        batch = [draw(rng, False, args.held_out, args.facts)
                  for _ in range(args.batch_size)]
         narrow_share = min(1.0, max(0, step - args.ramp_start) / args.ramp)
         out = logits(model, batch, args.mode, narrow_share, args.mem_tokens)
