@@ -57,10 +57,10 @@ absl::Status SaveModelDirectory(
     torch::ScalarType weights_dtype = torch::kFloat);
 
 // The deviations of a random model's normal weights. BERT's (its
-// initializer_range) is 0.02 for all; a small model trained from scratch
-// leaves the reasoning plateau sooner with larger ones, close to PyTorch's
-// default scales (about 0.05 for the weights, 1 for the embeddings): see
-// models/rmt-babi/notes.md.
+// initializer_range) is 0.02 for all; in the reasoning probe a small model
+// trained from scratch left the plateau sooner with PyTorch's default
+// scales (about 0.05 for the weights, 1 for the embeddings), though not yet
+// in rmt-train: see models/rmt-babi/notes.md.
 struct RandomInit {
   double weight_std = 0.02;     // every matrix but the embeddings
   double embedding_std = 0.02;  // word (memory rows too), position, type

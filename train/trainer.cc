@@ -198,9 +198,10 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), options.clip_norm);
     optimizer.step();
-    loss_sum += loss.item<double>();
-    ++loss_count;
+    // One read of the loss: on a GPU each read waits for the device.
     result.last_loss = loss.item<double>();
+    loss_sum += result.last_loss;
+    ++loss_count;
 
     const bool last = step + 1 == options.max_steps;
     if ((step + 1) % options.eval_every == 0 || last) {
