@@ -128,6 +128,26 @@ TEST(TasksTest, LabelsKeepTheRoomsIndicesAndEndWithUnknown) {
   EXPECT_EQ(TaskName(Task::kUnknown), "unknown");
 }
 
+// A model trained before the unknown task (the bundled one) may go on
+// learning the other tasks, never the unknown task itself.
+TEST(TasksTest, ModelLabelsMayLackUnknownWhereNoTaskAsksIt) {
+  const std::vector<std::string>& all = TaskLabels();
+  const std::vector<std::string> rooms(all.begin(), all.end() - 1);
+  const std::vector<Task> known = {Task::kMemorize, Task::kReasoning};
+  const std::vector<Task> with_unknown = {Task::kMemorize, Task::kUnknown};
+  EXPECT_TRUE(CheckModelLabels(all, known).ok());
+  EXPECT_TRUE(CheckModelLabels(all, with_unknown).ok());
+  EXPECT_TRUE(CheckModelLabels(rooms, known).ok());
+  EXPECT_EQ(CheckModelLabels(rooms, with_unknown).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> reordered = rooms;
+  std::swap(reordered[0], reordered[1]);
+  EXPECT_EQ(CheckModelLabels(reordered, known).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckModelLabels({"yes", "no"}, known).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(TasksTest, SamplesAreDeterministicInTheSeed) {
   const auto& generator = *Shared().generator;
   for (Task task : kAllTasks) {
@@ -447,6 +467,48 @@ TEST(TrainerTest, RefusesAModelWhoseLabelsAreNotTheTasks) {
   RmtModel model = CreateRandomModel(config, SpecialTokensOf(*f.vocab), 3);
   TrainOptions options;
   options.max_steps = 1;
+  options.batch_size = 2;
+  options.eval_samples = 2;
+  EXPECT_EQ(
+      Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  // It can go on learning the tasks it has every answer of.
+  options.tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
+  EXPECT_TRUE(Train(model, *f.vocab, *f.generator, options, nullptr).ok());
+}
+
+// start_segments is the first stage: documents start there and grow to the
+// target; it cannot lie outside 1..target_segments.
+TEST(TrainerTest, StartSegmentsIsTheFirstStage) {
+  const auto& f = Shared();
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
+  TrainOptions options;
+  options.tasks = {Task::kMemorize};
+  options.start_segments = 2;
+  options.target_segments = 3;
+  options.batch_size = 2;
+  options.max_steps = 10;
+  options.eval_every = 1;
+  options.eval_samples = 2;
+  options.advance_accuracy = 0.0;  // every validation advances
+  std::stringstream log;
+  auto result = Train(model, *f.vocab, *f.generator, options, &log);
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<int> segments;
+  for (const auto& line : LogLines(log.str())) {
+    segments.push_back(line["segments"].get<int>());
+  }
+  EXPECT_EQ(segments, (std::vector<int>{2, 3})) << log.str();
+  for (int start : {0, 4}) {
+    options.start_segments = start;
+    EXPECT_EQ(
+        Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
+        absl::StatusCode::kInvalidArgument)
+        << start;
+  }
+  options.start_segments = 1;
+  options.backprop_segments = -1;
   EXPECT_EQ(
       Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
       absl::StatusCode::kInvalidArgument);
@@ -580,6 +642,46 @@ TEST(EvaluationTest, AssistedRowsAreTheLastOnesOfTheBatch) {
     EXPECT_FALSE(torch::allclose(assisted[row], plain[row], 1e-3, 1e-4)) << row;
   }
   EXPECT_TRUE(torch::allclose(DocumentLogits(*model, batch, 0), plain));
+}
+
+// Truncated backpropagation: the same logits, but the segments before the
+// last `backprop_segments` pass no gradient back. The initial memory (the
+// memory tokens' word-embedding rows) enters only the first segment, so
+// only a run that backpropagates through it gives those rows a gradient.
+TEST(EvaluationTest, BackpropSegmentsStopsGradientsBeforeTheLastSegments) {
+  const auto& f = Shared();
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 5);
+  std::vector<Sample> batch;
+  for (uint64_t i = 0; i < 3; ++i) {
+    batch.push_back(f.generator->Generate(Task::kDetect, 3,
+                                          SampleSeed(Split::kTrain, 1, i)));
+  }
+  const int64_t memory_tokens = model->config().rmt.num_mem_tokens;
+  torch::Tensor& embeddings = model->bert->embeddings->word_embeddings->weight;
+  // The initial memory's gradient, and the logits, after one backward pass.
+  auto run = [&](int64_t backprop_segments) {
+    model->zero_grad();
+    torch::Tensor logits =
+        DocumentLogits(*model, batch, /*assisted=*/0, backprop_segments);
+    logits.sum().backward();
+    return std::make_pair(
+        logits.detach(),
+        embeddings.grad().slice(0, -memory_tokens).abs().sum().item<double>());
+  };
+  const auto [full_logits, full_gradient] = run(0);
+  EXPECT_GT(full_gradient, 0.0);
+  for (int64_t backprop : {1, 2}) {
+    const auto [logits, gradient] = run(backprop);
+    EXPECT_TRUE(torch::allclose(logits, full_logits, 1e-5, 1e-6)) << backprop;
+    EXPECT_EQ(gradient, 0.0) << backprop;
+  }
+  // As many as the document has, or more: all of it, as without the limit.
+  for (int64_t backprop : {3, 5}) {
+    const auto [logits, gradient] = run(backprop);
+    EXPECT_TRUE(torch::allclose(logits, full_logits, 1e-5, 1e-6)) << backprop;
+    EXPECT_NEAR(gradient, full_gradient, 1e-6 * full_gradient) << backprop;
+  }
 }
 
 TEST(EvaluationTest, BatchedAccuracyEqualsOneSampleAtATime) {

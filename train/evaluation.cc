@@ -10,12 +10,18 @@ int64_t SegmentCount(const std::vector<int32_t>& ids, int64_t segment_size) {
 
 torch::Tensor DocumentLogits(RmtModelImpl& model,
                              const std::vector<Sample>& samples,
-                             int64_t assisted) {
+                             int64_t assisted, int64_t backprop_segments) {
   const int64_t segment_size = model.config().rmt.segment_size;
   const int64_t batch = static_cast<int64_t>(samples.size());
   const int64_t segments = SegmentCount(samples[0].document_ids, segment_size);
   TORCH_CHECK(assisted >= 0 && assisted <= batch, "assisted ", assisted,
               " is not within the batch of ", batch);
+  TORCH_CHECK(backprop_segments >= 0, "backprop_segments ", backprop_segments,
+              " is negative");
+  // Segments before this one run without gradients.
+  const int64_t first_backprop =
+      backprop_segments > 0 ? std::max<int64_t>(0, segments - backprop_segments)
+                            : 0;
   torch::Tensor memory = model.InitMemory(batch);
   torch::Tensor context;        // (B, T, d): the last segment's states
   torch::Tensor context_valid;  // (B, T)
@@ -31,7 +37,10 @@ torch::Tensor DocumentLogits(RmtModelImpl& model,
       step[b].assign(begin, end);
     }
     const SegmentBatch segment = model.MakeBatch(step);
-    if (assisted > 0 && s + 1 == segments) {
+    if (s < first_backprop) {
+      torch::NoGradGuard no_grad;
+      memory = model.Step(memory, segment);
+    } else if (assisted > 0 && s + 1 == segments) {
       StepOutput out = model.StepWithStates(memory, segment);
       memory = out.memory;
       context = out.states;

@@ -23,9 +23,14 @@ int64_t SegmentCount(const std::vector<int32_t>& ids, int64_t segment_size);
 // The questions of the last `assisted` samples also read their last document
 // segment's states beside the memory (the trainer's reader assist, see
 // TrainOptions::assist_steps); that needs the autograd path.
+//
+// With `backprop_segments` > 0, only the last that many document segments
+// (and the question) are on the autograd path; the ones before run without
+// gradients (TrainOptions::backprop_segments).
 torch::Tensor DocumentLogits(RmtModelImpl& model,
                              const std::vector<Sample>& samples,
-                             int64_t assisted = 0);
+                             int64_t assisted = 0,
+                             int64_t backprop_segments = 0);
 
 struct AccuracyOptions {
   int samples = 500;

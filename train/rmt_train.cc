@@ -38,7 +38,8 @@ ABSL_FLAG(std::string, out, "", "Output model directory (required).");
 ABSL_FLAG(std::string, init, "",
           "Start from this model directory (e.g. made by rmt-import) instead "
           "of random weights; its labels must be the tasks' "
-          "(--print_labels), and the architecture flags (--vocab_size, "
+          "(--print_labels; without unknown where --tasks has no unknown: "
+          "the bundled model), and the architecture flags (--vocab_size, "
           "--hidden, --layers, --heads, --intermediate, --mem_tokens, "
           "--segment_size, --memory_attention, --dropout, --init_std, "
           "--init_embedding_std) are not used.");
@@ -65,6 +66,12 @@ ABSL_FLAG(double, init_embedding_std, rmt::RandomInit{}.embedding_std,
           "Deviation of the random initial word, position and token-type "
           "embeddings (BERT's 0.02).");
 ABSL_FLAG(int, target_segments, 4, "Curriculum target (segments).");
+ABSL_FLAG(int, start_segments, 1,
+          "First curriculum stage (segments): above 1 to go on training a "
+          "model (--init) that reads shorter documents already.");
+ABSL_FLAG(int, backprop_segments, 0,
+          "Backpropagate through at most this many last segments of each "
+          "document; the earlier ones run without gradients (0: all).");
 ABSL_FLAG(int, batch_size, 32, "Samples per step.");
 ABSL_FLAG(double, lr, 1e-3, "Peak learning rate (AdamW).");
 ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay.");
@@ -117,7 +124,8 @@ absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab) {
 
 // The model --init names, checked against what training needs.
 absl::StatusOr<std::shared_ptr<ModelBundle>> LoadInitModel(
-    const std::string& dir, torch::Device device) {
+    const std::string& dir, const std::vector<Task>& tasks,
+    torch::Device device) {
   LoadOptions load;
   load.device = device;
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(dir, load));
@@ -127,12 +135,11 @@ absl::StatusOr<std::shared_ptr<ModelBundle>> LoadInitModel(
         ": a plain BERT without memory tokens; make an RMT of it with "
         "rmt-import"));
   }
-  if (bundle->config.labels != TaskLabels()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(dir,
-                     ": its labels are not the tasks' labels; import it with "
-                     "rmt-import --labels ",
-                     absl::StrJoin(TaskLabels(), ",")));
+  if (absl::Status labels = CheckModelLabels(bundle->config.labels, tasks);
+      !labels.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": ", labels.message(), "; import it with rmt-import --labels ",
+        absl::StrJoin(TaskLabels(), ",")));
   }
   return bundle;
 }
@@ -154,6 +161,8 @@ absl::Status Run(int argc, char** argv) {
   options.out_dir = out;
   ASSIGN_OR_RETURN(options.tasks, ParseTaskList(absl::GetFlag(FLAGS_tasks)));
   options.target_segments = absl::GetFlag(FLAGS_target_segments);
+  options.start_segments = absl::GetFlag(FLAGS_start_segments);
+  options.backprop_segments = absl::GetFlag(FLAGS_backprop_segments);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   options.learning_rate = absl::GetFlag(FLAGS_lr);
   options.weight_decay = absl::GetFlag(FLAGS_weight_decay);
@@ -178,7 +187,7 @@ absl::Status Run(int argc, char** argv) {
   std::shared_ptr<const WordPieceTokenizer> tokenizer;
   RmtModel model{nullptr};
   if (!init.empty()) {
-    ASSIGN_OR_RETURN(auto bundle, LoadInitModel(init, device));
+    ASSIGN_OR_RETURN(auto bundle, LoadInitModel(init, options.tasks, device));
     tokenizer = bundle->tokenizer;
     model = bundle->model;
     std::cerr << "rmt-train: starting from " << init << "\n";

@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "model/status_macros.h"
@@ -227,6 +228,23 @@ const std::vector<std::string>& TaskLabels() {
     return rooms;
   }();
   return *labels;
+}
+
+absl::Status CheckModelLabels(const std::vector<std::string>& labels,
+                              const std::vector<Task>& tasks) {
+  const std::vector<std::string>& all = TaskLabels();
+  const bool asks_unknown =
+      std::find(tasks.begin(), tasks.end(), Task::kUnknown) != tasks.end();
+  // "unknown" is the last label, so a model without it has the others'
+  // indices.
+  const std::vector<std::string> rooms(all.begin(), all.end() - 1);
+  if (labels == all || (!asks_unknown && labels == rooms)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("the model's labels (", absl::StrJoin(labels, ","),
+                   ") are not the tasks' (", absl::StrJoin(all, ","),
+                   asks_unknown ? ")" : ", or the same without unknown)"));
 }
 
 std::vector<std::string> TemplateText() {

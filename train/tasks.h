@@ -74,6 +74,12 @@ inline constexpr char kUnknownAnswer[] = "unknown";
 // rooms, then "unknown" (so a model trained before the unknown task, whose
 // labels are the six rooms, keeps its label indices).
 const std::vector<std::string>& TaskLabels();
+// OK when a model with `labels` can learn `tasks`: its labels are
+// TaskLabels(), or, where no task is kUnknown, TaskLabels() without
+// "unknown" (a model trained before the unknown task). INVALID_ARGUMENT
+// naming both lists otherwise.
+absl::Status CheckModelLabels(const std::vector<std::string>& labels,
+                              const std::vector<Task>& tasks);
 // The words of every fact and question template and entity, so a
 // vocabulary can hold them whole.
 std::vector<std::string> TemplateText();

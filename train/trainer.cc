@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "model/model_directory.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -140,21 +139,25 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         "training needs tasks, batch_size, target_segments, max_steps and "
         "eval_every of at least 1");
   }
-  if (options.assist_steps < 0 || options.assist_ramp < 0) {
+  if (options.assist_steps < 0 || options.assist_ramp < 0 ||
+      options.backprop_segments < 0) {
     return absl::InvalidArgumentError(
-        "assist_steps and assist_ramp cannot be negative");
+        "assist_steps, assist_ramp and backprop_segments cannot be negative");
+  }
+  if (options.start_segments < 1 ||
+      options.start_segments > options.target_segments) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "start_segments (", options.start_segments,
+        ") must be in 1..target_segments (", options.target_segments, ")"));
   }
   const int assist_end = AssistEnd(options);
-  if (model->config().labels != TaskLabels()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the model's labels (", absl::StrJoin(model->config().labels, ","),
-        ") are not the tasks' (", absl::StrJoin(TaskLabels(), ","), ")"));
-  }
+  RETURN_IF_ERROR(CheckModelLabels(model->config().labels, options.tasks));
   torch::manual_seed(options.seed);
   torch::optim::AdamW optimizer(
       model->parameters(), torch::optim::AdamWOptions(options.learning_rate)
                                .weight_decay(options.weight_decay));
   Progress progress;
+  progress.stage = options.start_segments;
   const int num_tasks = static_cast<int>(options.tasks.size());
   progress.active_tasks = options.task_curriculum ? 1 : num_tasks;
   if (options.resume && fs::exists(CheckpointDir(options))) {
@@ -191,7 +194,8 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     }
     optimizer.zero_grad();
     const int assisted = AssistedRows(options, step);
-    torch::Tensor logits = DocumentLogits(*model, batch, assisted);
+    torch::Tensor logits =
+        DocumentLogits(*model, batch, assisted, options.backprop_segments);
     // The labels go where the logits are: on a GPU, a CPU target is refused.
     torch::Tensor loss = torch::nn::functional::cross_entropy(
         logits, torch::tensor(labels).to(logits.device()));
@@ -234,12 +238,13 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
       result.segments = progress.stage;
       const bool passed = worst >= options.advance_accuracy;
       const bool all_tasks = progress.active_tasks == num_tasks;
-      // Documents grow only once the assist is over, and the one-segment
-      // stage (all tasks in) gets its whole budget after it.
+      // Documents grow only once the assist is over, and the first stage
+      // (all tasks in) gets its whole budget after it.
       const bool assist_over = step + 1 >= assist_end;
-      const int stage_began = all_tasks && progress.stage == 1
-                                  ? std::max(progress.stage_start, assist_end)
-                                  : progress.stage_start;
+      const int stage_began =
+          all_tasks && progress.stage == options.start_segments
+              ? std::max(progress.stage_start, assist_end)
+              : progress.stage_start;
       const bool budget_spent =
           step + 1 - stage_began >= options.stage_max_steps;
       if (passed && all_tasks && progress.stage >= options.target_segments) {

@@ -1,7 +1,8 @@
 // The curriculum trainer of the RMT papers: backpropagation through every
-// segment of a document, starting at one segment and adding one each time
-// validation accuracy passes a threshold (or the stage's step budget runs
-// out), up to a target number of segments. One model learns all tasks.
+// segment of a document (or its last few: backprop_segments), starting at
+// one segment (or start_segments) and adding one each time validation
+// accuracy passes a threshold (or the stage's step budget runs out), up to a
+// target number of segments. One model learns all tasks.
 //
 // Checkpoints (a model directory plus optimizer and trainer state) let a run
 // resume where it stopped; a JSONL log records every evaluation. Training
@@ -28,6 +29,18 @@ struct TrainOptions {
   std::string out_dir;  // model directory written at the end
   std::vector<Task> tasks{std::begin(kAllTasks), std::end(kAllTasks)};
   int target_segments = 4;
+  // The first curriculum stage: documents of up to this many segments.
+  // Above 1 to go on training a model that already reads shorter documents.
+  int start_segments = 1;
+  // Truncated backpropagation through time (0: off): gradients flow through
+  // at most the last `backprop_segments` segments of a document; the ones
+  // before still run, without gradients, so the memory those last segments
+  // receive is what a long document really leaves there. A step's cost then
+  // grows with the document's length only by forward passes, and training
+  // sees memory after many more segments than it could backpropagate
+  // through: a memory that fades over hundreds of segments at inference
+  // started from states short documents never showed the model.
+  int backprop_segments = 0;
   int batch_size = 32;
   double learning_rate = 1e-3;
   double weight_decay = 0.01;
@@ -36,7 +49,7 @@ struct TrainOptions {
   // A curriculum stage advances after this many steps even below threshold.
   int stage_max_steps = 1000;
   double advance_accuracy = 0.98;  // every task's validation accuracy
-  // Tasks join one at a time (in `tasks` order) at one segment before
+  // Tasks join one at a time (in `tasks` order) in the first stage before
   // documents grow: a small model finds the easy task's signal far sooner
   // alone than mixed with tasks it cannot yet solve.
   bool task_curriculum = false;
@@ -47,9 +60,9 @@ struct TrainOptions {
   // into the memory. For the first `assist_steps` steps every question also
   // reads its last document segment's states; over the next `assist_ramp`
   // steps a linearly growing share of each batch reads only the memory, and
-  // after that none is assisted. Documents grow beyond one segment only
-  // after the assist, and the one-segment stage with every task in gets its
-  // whole step budget after it. Validation always reads the memory alone.
+  // after that none is assisted. Documents grow beyond the first stage only
+  // after the assist, and the first stage with every task in gets its whole
+  // step budget after it. Validation always reads the memory alone.
   // 0 turns it off.
   int assist_steps = 0;
   int assist_ramp = 1000;
@@ -75,7 +88,8 @@ struct TrainResult {
 };
 
 // Trains `model` in place. `log` receives one JSON object per line. The
-// model's labels must be TaskLabels() (samples carry those indices).
+// model's labels must be those CheckModelLabels accepts for options.tasks
+// (samples carry TaskLabels() indices).
 absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
                                   const TaskGenerator& generator,
                                   const TrainOptions& options,
