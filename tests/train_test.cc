@@ -146,6 +146,9 @@ TEST(TasksTest, ModelLabelsMayLackUnknownWhereNoTaskAsksIt) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckModelLabels({"yes", "no"}, known).code(),
             absl::StatusCode::kInvalidArgument);
+  // A new model gets only the labels its tasks can answer.
+  EXPECT_EQ(ModelLabels(known), rooms);
+  EXPECT_EQ(ModelLabels(with_unknown), all);
 }
 
 TEST(TasksTest, SamplesAreDeterministicInTheSeed) {

@@ -102,7 +102,8 @@ ABSL_FLAG(int, threads, 0, "Intra-op threads (0: one per hardware thread).");
 namespace rmt {
 namespace {
 
-absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab) {
+absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab,
+                                       const std::vector<Task>& tasks) {
   ModelConfig config;
   config.rmt.num_mem_tokens = absl::GetFlag(FLAGS_mem_tokens);
   config.rmt.segment_size = absl::GetFlag(FLAGS_segment_size);
@@ -117,7 +118,7 @@ absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab) {
   config.max_position_embeddings = config.segment_length();
   config.hidden_dropout_prob = absl::GetFlag(FLAGS_dropout);
   config.attention_probs_dropout_prob = absl::GetFlag(FLAGS_dropout);
-  config.labels = TaskLabels();
+  config.labels = ModelLabels(tasks);
   RETURN_IF_ERROR(config.Validate("rmt-train flags"));
   return config;
 }
@@ -195,7 +196,8 @@ absl::Status Run(int argc, char** argv) {
     ASSIGN_OR_RETURN(auto vocab, BuildTaskVocabulary(
                                      noise, absl::GetFlag(FLAGS_vocab_size)));
     tokenizer = std::make_shared<WordPieceTokenizer>(vocab, TokenizerOptions{});
-    ASSIGN_OR_RETURN(ModelConfig config, MakeConfig(vocab->size()));
+    ASSIGN_OR_RETURN(ModelConfig config,
+                     MakeConfig(vocab->size(), options.tasks));
     RandomInit random_init;
     random_init.weight_std = absl::GetFlag(FLAGS_init_std);
     random_init.embedding_std = absl::GetFlag(FLAGS_init_embedding_std);

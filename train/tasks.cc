@@ -230,17 +230,27 @@ const std::vector<std::string>& TaskLabels() {
   return *labels;
 }
 
+namespace {
+
+bool AsksUnknown(const std::vector<Task>& tasks) {
+  return std::find(tasks.begin(), tasks.end(), Task::kUnknown) != tasks.end();
+}
+
+}  // namespace
+
+std::vector<std::string> ModelLabels(const std::vector<Task>& tasks) {
+  std::vector<std::string> labels = TaskLabels();
+  // "unknown" is the last label, so a model without it has the others'
+  // indices.
+  if (!AsksUnknown(tasks)) labels.pop_back();
+  return labels;
+}
+
 absl::Status CheckModelLabels(const std::vector<std::string>& labels,
                               const std::vector<Task>& tasks) {
   const std::vector<std::string>& all = TaskLabels();
-  const bool asks_unknown =
-      std::find(tasks.begin(), tasks.end(), Task::kUnknown) != tasks.end();
-  // "unknown" is the last label, so a model without it has the others'
-  // indices.
-  const std::vector<std::string> rooms(all.begin(), all.end() - 1);
-  if (labels == all || (!asks_unknown && labels == rooms)) {
-    return absl::OkStatus();
-  }
+  const bool asks_unknown = AsksUnknown(tasks);
+  if (labels == all || labels == ModelLabels(tasks)) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("the model's labels (", absl::StrJoin(labels, ","),
                    ") are not the tasks' (", absl::StrJoin(all, ","),

@@ -80,6 +80,9 @@ const std::vector<std::string>& TaskLabels();
 // naming both lists otherwise.
 absl::Status CheckModelLabels(const std::vector<std::string>& labels,
                               const std::vector<Task>& tasks);
+// The labels of a new model for `tasks`: TaskLabels(), without "unknown"
+// where no task asks it, so a model never carries a label it cannot learn.
+std::vector<std::string> ModelLabels(const std::vector<Task>& tasks);
 // The words of every fact and question template and entity, so a
 // vocabulary can hold them whole.
 std::vector<std::string> TemplateText();
