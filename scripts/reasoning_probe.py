@@ -25,6 +25,9 @@ The encoder starts from PyTorch's default initialisation; --init bert
 starts it from rmt-train's (every weight N(0, 0.02), biases 0), --init_std
 and --embed_std change those deviations. --facts 3 or 4 states that many
 facts about the room, each with its own direction (bAbI has two).
+--mlm_steps N first trains N steps of BERT's masked-language modelling on
+the facts and questions (a stand-in for the pretraining the RMT paper's
+BERT had), then the mode's own task.
 
 Validation is 500 fixed samples read through the mode's own path (mix and
 drop: the rmt path). The task has only 5,760 distinct samples, so training
@@ -111,9 +114,9 @@ def ids(sequences):
 
 
 class Encoder(nn.Module):
-    def __init__(self, layers, mem_tokens, hidden=128):
+    def __init__(self, layers, mem_tokens, hidden=128, extra_words=0):
         super().__init__()
-        self.words = nn.Embedding(len(WORDS), hidden)
+        self.words = nn.Embedding(len(WORDS) + extra_words, hidden)
         self.positions = nn.Embedding(96, hidden)
         self.norm = nn.LayerNorm(hidden)
         self.memory = nn.Parameter(torch.randn(mem_tokens, hidden) * 0.02)
@@ -146,6 +149,31 @@ def bert_init(model, std, embed_std):
                 param.zero_()
             else:
                 param.normal_(0.0, std)
+
+
+MASK = len(WORDS)  # with --mlm_steps, one word more: [MASK]
+
+
+def mlm_loss(model, batch, rng):
+    """BERT's masked-language-model loss on the facts and the questions:
+    15% of the words (at least one per sequence) become [MASK] and are
+    predicted through the tied word embeddings. The sequences have no
+    padding: every sample has the same length."""
+    sequences = ids([["[CLS]"] + f + ["[SEP]"] for f, _, _ in batch])
+    questions = ids([["[CLS]"] + q + ["[SEP]"] for _, q, _ in batch])
+    loss = 0.0
+    for tokens in (sequences, questions):
+        inner = tokens.shape[1] - 2
+        chosen = torch.zeros_like(tokens, dtype=torch.bool)
+        for row in range(tokens.shape[0]):
+            count = max(1, round(0.15 * inner))
+            for column in rng.sample(range(1, inner + 1), count):
+                chosen[row, column] = True
+        masked = tokens.masked_fill(chosen, MASK)
+        states = model.run(masked)[chosen]
+        predicted = states @ model.words.weight.t()
+        loss = loss + F.cross_entropy(predicted, tokens[chosen])
+    return loss / 2
 
 
 def logits(model, batch, mode, narrow_share, mem_tokens):
@@ -194,6 +222,9 @@ def main():
                         "(0: --init_std)")
     parser.add_argument("--facts", type=int, default=2, choices=[2, 3, 4],
                         help="facts per sample, each with its own direction")
+    parser.add_argument("--mlm_steps", type=int, default=0,
+                        help="first this many steps of masked-language "
+                        "modelling on the facts and questions alone")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -205,7 +236,8 @@ def main():
         parser.error("--ramp must be at least 1")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = Encoder(args.layers, args.mem_tokens)
+    model = Encoder(args.layers, args.mem_tokens,
+                    extra_words=1 if args.mlm_steps else 0)
     if args.init == "bert":
         bert_init(model, args.init_std, args.embed_std or args.init_std)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
@@ -221,9 +253,15 @@ def main():
             group["lr"] = args.lr * min(1.0, (step + 1) / 100)
         batch = [draw(rng, False, args.held_out, args.facts)
                  for _ in range(args.batch_size)]
-        narrow_share = min(1.0, max(0, step - args.ramp_start) / args.ramp)
-        out = logits(model, batch, args.mode, narrow_share, args.mem_tokens)
-        loss = F.cross_entropy(out, torch.tensor([y for _, _, y in batch]))
+        if step < args.mlm_steps:
+            loss = mlm_loss(model, batch, rng)
+        else:
+            narrow_share = min(1.0, max(0, step - args.mlm_steps -
+                                        args.ramp_start) / args.ramp)
+            out = logits(model, batch, args.mode, narrow_share,
+                         args.mem_tokens)
+            loss = F.cross_entropy(out,
+                                   torch.tensor([y for _, _, y in batch]))
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
