@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # rmt-eval with the unknown task on the bundled model, whose labels (the six
-# rooms) predate that task: the unknown row is 0 and said so once on
+# rooms) leave that task out: the unknown row is 0 and said so once on
 # stderr, memorize is scored as before, and the table and plot data carry
 # the unknown row.
 #

@@ -116,7 +116,7 @@ TEST(TasksTest, LabelsKeepTheRoomsIndicesAndEndWithUnknown) {
   EXPECT_THAT(labels,
               ::testing::ElementsAre("bathroom", "bedroom", "garden", "hallway",
                                      "kitchen", "office", "unknown"));
-  // The bundled model, trained before the unknown task, has the six rooms.
+  // The bundled model, trained without the unknown task, has the six rooms.
   auto bundled = ModelConfig::LoadFile(
       absl::StrCat(RMT_SOURCE_DIR, "/models/rmt-babi/config.json"));
   ASSERT_TRUE(bundled.ok()) << bundled.status();
@@ -128,7 +128,7 @@ TEST(TasksTest, LabelsKeepTheRoomsIndicesAndEndWithUnknown) {
   EXPECT_EQ(TaskName(Task::kUnknown), "unknown");
 }
 
-// A model trained before the unknown task (the bundled one) may go on
+// A model trained without the unknown task (the bundled one) may go on
 // learning the other tasks, never the unknown task itself.
 TEST(TasksTest, ModelLabelsMayLackUnknownWhereNoTaskAsksIt) {
   const std::vector<std::string>& all = TaskLabels();
