@@ -70,7 +70,7 @@ cp "$short/train_log.jsonl" "$out/train_log-short.jsonl"
 cp "$long32/train_log.jsonl" "$out/train_log-32.jsonl"
 cp "$long128/train_log.jsonl" "$out/train_log-128.jsonl"
 
-"$build/train/rmt-eval" --model "$out" \
+"$build/train/rmt-eval" --model "$out" --tasks "memorize,detect,reasoning" \
   --segments 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,32,128,512,4096 \
   --samples 500 --samples_long 100 --seed 1 \
   --table "$out/eval.md" --plot "$out/accuracy"
