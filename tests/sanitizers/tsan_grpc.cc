@@ -10,19 +10,99 @@
 // on the C core's entry points and state the order gRPC guarantees: starting
 // an operation with a tag happens before the completion that returns it.
 // CMake adds this file to every executable of an RMT_SANITIZE=thread build.
+//
+// Two hand-offs of the callback API need more than the C core's entry points:
+//  - A callback operation's completion runs its tag's functor (for the C++
+//    API a CallbackWithSuccessTag) from inside libgrpc, with no completion
+//    queue call to hook. grpc_call_start_batch points the functor at a
+//    trampoline that first acquires the tag (the C core calls whatever
+//    functor_run holds; Set writes it afresh for every operation).
+//  - A server call's OnDone, when it may not run inline, goes to gRPC's
+//    executor (ServerCallbackCall::ScheduleOnDone, grpc_core::Executor::Run),
+//    whose queue TSan does not see. Here it goes to a thread of its own
+//    instead, whose creation TSan does see: still after the call's last
+//    callback, still on another thread, as gRPC promises.
 
 #include <dlfcn.h>
 #include <grpc/grpc.h>
+#include <grpcpp/support/callback_common.h>
+#include <grpcpp/support/server_callback.h>
 #include <sanitizer/tsan_interface.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 namespace {
 
 template <typename Function>
 Function Real(const char* name) {
-  return reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+  void* function = dlsym(RTLD_NEXT, name);
+  if (function == nullptr) {
+    std::fprintf(stderr, "tsan_grpc: %s not found\n", name);
+    std::abort();
+  }
+  return reinterpret_cast<Function>(function);
 }
 
+using FunctorRun = void (*)(grpc_completion_queue_functor*, int);
+
+// CallbackWithSuccessTag::StaticRun is private; an explicit instantiation
+// may name it (access is not checked there), and the friend hands it out.
+FunctorRun SuccessTagRun();
+template <FunctorRun kRun>
+struct ExposeSuccessTagRun {
+  friend FunctorRun SuccessTagRun() { return kRun; }
+};
+template struct ExposeSuccessTagRun<
+    &grpc::internal::CallbackWithSuccessTag::StaticRun>;
+
+void AcquireThenRunSuccessTag(grpc_completion_queue_functor* tag, int ok) {
+  __tsan_acquire(tag);
+  SuccessTagRun()(tag, ok);
+}
+
+// A tag that is not a functor (a CallOpSet of the synchronous or
+// completion-queue API) starts with its vtable pointer, never with
+// StaticRun's address.
+void AcquireWhenRun(void* tag) {
+  auto* functor = static_cast<grpc_completion_queue_functor*>(tag);
+  if (functor->functor_run == SuccessTagRun()) {
+    functor->functor_run = &AcquireThenRunSuccessTag;
+  }
+}
+
+// The call's count of outstanding callbacks (private too). Every callback
+// of ours drops its reference with an acq_rel fetch_sub in the header's
+// inline code, which TSan sees; the last drop may come from inside
+// libgrpc++ (ServerCallbackCall::CallOnCancel's MaybeDone), which it does
+// not, so ScheduleOnDone acquires the counter itself.
+using OutstandingCount = std::atomic_int grpc::internal::ServerCallbackCall::*;
+OutstandingCount CallbacksOutstanding();
+template <OutstandingCount kCount>
+struct ExposeCallbacksOutstanding {
+  friend OutstandingCount CallbacksOutstanding() { return kCount; }
+};
+template struct ExposeCallbacksOutstanding<
+    &grpc::internal::ServerCallbackCall::callbacks_outstanding_>;
+
 }  // namespace
+
+namespace grpc::internal {
+
+void ServerCallbackCall::ScheduleOnDone(bool inline_ondone) {
+  static const auto real = Real<void (*)(ServerCallbackCall*, bool)>(
+      "_ZN4grpc8internal18ServerCallbackCall14ScheduleOnDoneEb");
+  __tsan_acquire(&(this->*CallbacksOutstanding()));
+  if (inline_ondone) {
+    real(this, true);
+    return;
+  }
+  std::thread([this] { real(this, true); }).detach();
+}
+
+}  // namespace grpc::internal
 
 extern "C" {
 
@@ -30,7 +110,10 @@ grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op* ops,
                                       size_t nops, void* tag, void* reserved) {
   static const auto real =
       Real<decltype(&grpc_call_start_batch)>("grpc_call_start_batch");
-  if (tag != nullptr) __tsan_release(tag);
+  if (tag != nullptr) {
+    AcquireWhenRun(tag);
+    __tsan_release(tag);
+  }
   return real(call, ops, nops, tag, reserved);
 }
 
