@@ -415,29 +415,31 @@ bool Session::AwaitIdle(absl::Time deadline) const {
 
 absl::StatusOr<SessionState> Session::TakeCheckpoint(
     const SessionWatcher* holder) {
-  SessionState state;
-  {
-    absl::MutexLock lock(&mu_);
-    RETURN_IF_ERROR(failure_);
-    if (watcher_.get() != holder) {
-      // A stream that has ended must not take its successor's checkpoint.
-      return absl::FailedPreconditionError(
-          absl::StrCat("session ", id_, " is no longer held by the caller"));
-    }
-    if (!CheckpointReachedLocked()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("session ", id_, " has not reached its checkpoint"));
-    }
-    // Under mu_ nothing of this session reaches the engine, so the memory,
-    // the held segments and the carry-over belong to one point.
-    ASSIGN_OR_RETURN(HostTensor memory, engine_->ReadMemory(slot_));
-    state = StateLocked(std::move(memory));
-    checkpoint_at_ = -1;
-    checkpoint_announced_ = false;
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(failure_);
+  if (watcher_.get() != holder) {
+    // A stream that has ended must not take its successor's checkpoint.
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id_, " is no longer held by the caller"));
   }
-  SubmitReady();
-  return state;
+  if (!CheckpointReachedLocked()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", id_, " has not reached its checkpoint"));
+  }
+  // Under mu_ nothing of this session reaches the engine, so the memory,
+  // the held segments and the carry-over belong to one point.
+  ASSIGN_OR_RETURN(HostTensor memory, engine_->ReadMemory(slot_));
+  return StateLocked(std::move(memory));
 }
+
+void Session::DropCheckpoint(const SessionWatcher* holder) {
+  absl::MutexLock lock(&mu_);
+  if (watcher_.get() != holder) return;
+  checkpoint_at_ = -1;
+  checkpoint_announced_ = false;
+}
+
+void Session::ResumeAfterCheckpoint() { SubmitReady(); }
 
 absl::StatusOr<SessionState> Session::Export() const {
   absl::MutexLock lock(&mu_);

@@ -147,18 +147,28 @@ class Session : public std::enable_shared_from_this<Session> {
   void Abort(const absl::Status& why) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Holds back every segment after the first `segments` of the document
-  // until TakeCheckpoint. True if the memory holds exactly those segments
-  // now; else the watcher hears OnCheckpointReady when it does.
-  // INVALID_ARGUMENT if the memory is already past that point.
+  // until the checkpoint moves on (a later RequestCheckpoint) or is dropped
+  // (DropCheckpoint). True if the memory holds exactly those segments now;
+  // else the watcher hears OnCheckpointReady when it does. INVALID_ARGUMENT
+  // if the memory is already past that point. Moving a taken checkpoint on
+  // lets segments go: call ResumeAfterCheckpoint next, off the caller's
+  // locks.
   absl::StatusOr<bool> RequestCheckpoint(int64_t segments)
       ABSL_LOCKS_EXCLUDED(mu_);
   // True when the memory holds exactly the checkpoint's segments.
   bool CheckpointReached() const ABSL_LOCKS_EXCLUDED(mu_);
-  // The state at the checkpoint, then lets the held segments go on.
+  // The state at the checkpoint. The segments after it stay held, so the
+  // holder can set its next checkpoint before the engine could pass it.
   // FAILED_PRECONDITION if the checkpoint is not reached or `holder` no
   // longer holds the session.
   absl::StatusOr<SessionState> TakeCheckpoint(const SessionWatcher* holder)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // No checkpoint, if `holder` still holds the session; then call
+  // ResumeAfterCheckpoint, off the caller's locks.
+  void DropCheckpoint(const SessionWatcher* holder) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the engine what the checkpoint no longer holds back. Not under
+  // the watcher's locks: the engine may call back inline.
+  void ResumeAfterCheckpoint() ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until nothing of the session is queued or running (or it failed);
   // false at the deadline.
   bool AwaitIdle(absl::Time deadline) const ABSL_LOCKS_EXCLUDED(mu_);

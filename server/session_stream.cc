@@ -231,7 +231,13 @@ void SessionStream::ExportCheckpoint() {
       absl::Status next = RequestNextCheckpointLocked();
       if (!next.ok()) EndLocked(next);
     }
+    // The session held the segments after this checkpoint until now, when
+    // the next one is set (else the engine could pass it first) or none is
+    // wanted.
+    if (checkpoint_ == Checkpoint::kNone) session->DropCheckpoint(this);
   }
+  // Off the lock: the engine may call back inline.
+  session->ResumeAfterCheckpoint();
   // Off the lock: the store write itself runs on the persistence's thread.
   if (for_store) {
     context_->sessions->SaveCheckpoint(session, state->segments_processed,

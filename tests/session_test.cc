@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "tests/server_test_util.h"
 
 namespace rmt::server::testing {
@@ -149,6 +150,8 @@ TEST_F(SessionTest, CheckpointHoldsTheMemoryAtExactlyNSegments) {
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->segments_processed, 5);
   EXPECT_EQ(static_cast<int>(state->pending_segments.size()), *cut - 5);
+  session->DropCheckpoint(watcher.get());
+  session->ResumeAfterCheckpoint();
   auto answer = AskAndWait(*session, "where is mary?");
   ASSERT_TRUE(answer.ok()) << answer.status();
 
@@ -160,6 +163,60 @@ TEST_F(SessionTest, CheckpointHoldsTheMemoryAtExactlyNSegments) {
   EXPECT_NEAR(again->top_k[0].score, answer->top_k[0].score, 1e-6);
   EXPECT_EQ(restored->Progress().segments_processed,
             session->Progress().segments_processed);
+  session->Release();
+}
+
+// A hardening defect: the held segments went on as the checkpoint was
+// taken, so with room in the engine they passed the next periodic point
+// before it could be set, and that snapshot was skipped. Now they wait
+// until the holder moves the checkpoint on.
+TEST_F(SessionTest, ATakenCheckpointHoldsUntilTheNextOneIsSet) {
+  class Watcher : public SessionWatcher {
+   public:
+    void OnSessionProgress() override {}
+    void OnCheckpointReady() override {
+      absl::MutexLock lock(&mu);
+      ++ready;
+    }
+    void OnSessionFailed(const absl::Status&) override {}
+    void AwaitReady(int count) {
+      absl::MutexLock lock(&mu);
+      auto reached = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return ready >= count;
+      };
+      mu.Await(absl::Condition(&reached));
+    }
+    absl::Mutex mu;
+    int ready ABSL_GUARDED_BY(mu) = 0;
+  };
+  auto watcher = std::make_shared<Watcher>();
+  // Room in the engine for every segment of the document at once.
+  auto session = NewSession(/*max_in_engine=*/64);
+  ASSERT_TRUE(session->TryAcquire(watcher));
+  ASSERT_TRUE(session->RequestCheckpoint(5).ok());
+  auto cut = session->FeedText(MakeDocument(7, 300));
+  ASSERT_TRUE(cut.ok());
+  ASSERT_GT(*cut, 12);
+  watcher->AwaitReady(1);
+  auto first = session->TakeCheckpoint(watcher.get());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->segments_processed, 5);
+
+  auto reached = session->RequestCheckpoint(10);
+  ASSERT_TRUE(reached.ok()) << reached.status();
+  EXPECT_FALSE(*reached);
+  session->ResumeAfterCheckpoint();
+  watcher->AwaitReady(2);
+  auto second = session->TakeCheckpoint(watcher.get());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->segments_processed, 10);
+  EXPECT_EQ(static_cast<int>(second->pending_segments.size()), *cut - 10);
+
+  session->DropCheckpoint(watcher.get());
+  session->ResumeAfterCheckpoint();
+  ASSERT_TRUE(AskAndWait(*session, "where is mary?").ok());
+  // (The question also reads the carry-over, as one more segment.)
+  EXPECT_GE(session->Progress().segments_processed, *cut);
   session->Release();
 }
 
