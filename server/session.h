@@ -10,7 +10,8 @@
 // `max_in_engine` at a time, so one session never floods the engine's queue
 // and a stream can ask `Progress().segments_pending` to decide whether to
 // read more. A checkpoint holds later segments back until the memory after
-// exactly N segments has been exported (snapshots at exact multiples).
+// exactly N segments has been taken and the holder has set its next
+// checkpoint or dropped it (snapshots at exact multiples, none skipped).
 //
 // A segment that fails (device out of memory, a closed slot) fails the
 // session for good: its memory no longer reflects the document, so every
@@ -86,7 +87,9 @@ class SessionWatcher {
   // Progress changed (a segment finished).
   virtual void OnSessionProgress() = 0;
   // The checkpoint asked for is reached: call TakeCheckpoint (off this
-  // thread: it copies the memory and the caller signs it).
+  // thread: it copies the memory and the caller signs it), then
+  // RequestCheckpoint or DropCheckpoint, then ResumeAfterCheckpoint; until
+  // then (or Release) the later segments stay held.
   virtual void OnCheckpointReady() = 0;
   // The session failed or expired; it takes no more input.
   virtual void OnSessionFailed(const absl::Status& why) = 0;

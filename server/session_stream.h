@@ -22,7 +22,8 @@
 // Checkpoints: for the client (Converse: at every multiple of
 // snapshot_every_segments and on request) and for the session store (every
 // --checkpoint_every_segments, when the server has one), the session holds
-// later segments back until the memory is exported; the export
+// later segments back until the memory is exported and the next checkpoint
+// is set, so the engine cannot pass it first; the export
 // (device-to-host copy and signature) runs on the background worker, never
 // on the engine's scheduler thread. One export serves every purpose wanted
 // at or before its point: the client gets a `snapshot`, the store a write.

@@ -9,19 +9,23 @@
 // Instead, as tsan_absl.cc does for absl::Mutex, these definitions interpose
 // on the C core's entry points and state the order gRPC guarantees: starting
 // an operation with a tag happens before the completion that returns it.
-// CMake adds this file to every executable of an RMT_SANITIZE=thread build.
+// CMake adds this file to every executable of an RMT_SANITIZE=thread build
+// that links gRPC::grpc++.
 //
-// Two hand-offs of the callback API need more than the C core's entry points:
+// Hand-offs of the callback API that need more than the C core's entry
+// points:
 //  - A callback operation's completion runs its tag's functor (for the C++
 //    API a CallbackWithSuccessTag) from inside libgrpc, with no completion
 //    queue call to hook. grpc_call_start_batch points the functor at a
 //    trampoline that first acquires the tag (the C core calls whatever
-//    functor_run holds; Set writes it afresh for every operation).
-//  - A server call's OnDone, when it may not run inline, goes to gRPC's
-//    executor (ServerCallbackCall::ScheduleOnDone, grpc_core::Executor::Run),
-//    whose queue TSan does not see. Here it goes to a thread of its own
-//    instead, whose creation TSan does see: still after the call's last
-//    callback, still on another thread, as gRPC promises.
+//    functor_run holds; Set stores StaticRun when it arms a tag, the first
+//    start replaces it, and later starts find the trampoline there).
+//  - A server call's OnDone and OnCancel, when they may not run inline, go
+//    to gRPC's executor (ServerCallbackCall::ScheduleOnDone and CallOnCancel,
+//    through grpc_core::Executor::Run), whose queue TSan does not see. Here
+//    they go to a thread of their own instead, whose creation TSan does see:
+//    still after what gRPC orders them after, still on another thread, as
+//    gRPC promises.
 
 #include <dlfcn.h>
 #include <grpc/grpc.h>
@@ -100,6 +104,20 @@ void ServerCallbackCall::ScheduleOnDone(bool inline_ondone) {
     return;
   }
   std::thread([this] { real(this, true); }).detach();
+}
+
+// gRPC's own CallOnCancel with a thread for the executor: the reference
+// keeps the call until OnCancel has run, and MaybeDone drops it.
+void ServerCallbackCall::CallOnCancel(ServerReactor* reactor) {
+  if (reactor->InternalInlineable()) {
+    reactor->OnCancel();
+    return;
+  }
+  Ref();
+  std::thread([this, reactor] {
+    reactor->OnCancel();
+    MaybeDone();
+  }).detach();
 }
 
 }  // namespace grpc::internal
