@@ -50,21 +50,38 @@ Function Real(const char* name) {
   return reinterpret_cast<Function>(function);
 }
 
-using FunctorRun = void (*)(grpc_completion_queue_functor*, int);
-
-// CallbackWithSuccessTag::StaticRun is private; an explicit instantiation
-// may name it (access is not checked there), and the friend hands it out.
-FunctorRun SuccessTagRun();
-template <FunctorRun kRun>
-struct ExposeSuccessTagRun {
-  friend FunctorRun SuccessTagRun() { return kRun; }
+// gRPC keeps what these annotations need private. An explicit
+// instantiation may name a private member (access is not checked there),
+// and its friend hands the member out: Get(Key()) for each Key below.
+template <typename Key, typename Key::Type kMember>
+struct Expose {
+  friend typename Key::Type Get(Key) { return kMember; }
 };
-template struct ExposeSuccessTagRun<
-    &grpc::internal::CallbackWithSuccessTag::StaticRun>;
+
+// CallbackWithSuccessTag::StaticRun, what Set stores in functor_run.
+struct SuccessTagRun {
+  using Type = void (*)(grpc_completion_queue_functor*, int);
+  friend Type Get(SuccessTagRun);
+};
+template struct Expose<SuccessTagRun,
+                       &grpc::internal::CallbackWithSuccessTag::StaticRun>;
+
+// The call's count of outstanding callbacks. The callbacks drop their
+// references with an acq_rel fetch_sub in the headers' inline code, which
+// TSan sees, unless the drop is compiled into libgrpc++; ScheduleOnDone
+// acquires the counter itself so that OnDone follows every callback either
+// way.
+struct CallbacksOutstanding {
+  using Type = std::atomic_int grpc::internal::ServerCallbackCall::*;
+  friend Type Get(CallbacksOutstanding);
+};
+template struct Expose<
+    CallbacksOutstanding,
+    &grpc::internal::ServerCallbackCall::callbacks_outstanding_>;
 
 void AcquireThenRunSuccessTag(grpc_completion_queue_functor* tag, int ok) {
   __tsan_acquire(tag);
-  SuccessTagRun()(tag, ok);
+  Get(SuccessTagRun())(tag, ok);
 }
 
 // A tag that is not a functor (a CallOpSet of the synchronous or
@@ -72,24 +89,10 @@ void AcquireThenRunSuccessTag(grpc_completion_queue_functor* tag, int ok) {
 // StaticRun's address.
 void AcquireWhenRun(void* tag) {
   auto* functor = static_cast<grpc_completion_queue_functor*>(tag);
-  if (functor->functor_run == SuccessTagRun()) {
+  if (functor->functor_run == Get(SuccessTagRun())) {
     functor->functor_run = &AcquireThenRunSuccessTag;
   }
 }
-
-// The call's count of outstanding callbacks (private too). Every callback
-// of ours drops its reference with an acq_rel fetch_sub in the header's
-// inline code, which TSan sees; the last drop may come from inside
-// libgrpc++ (ServerCallbackCall::CallOnCancel's MaybeDone), which it does
-// not, so ScheduleOnDone acquires the counter itself.
-using OutstandingCount = std::atomic_int grpc::internal::ServerCallbackCall::*;
-OutstandingCount CallbacksOutstanding();
-template <OutstandingCount kCount>
-struct ExposeCallbacksOutstanding {
-  friend OutstandingCount CallbacksOutstanding() { return kCount; }
-};
-template struct ExposeCallbacksOutstanding<
-    &grpc::internal::ServerCallbackCall::callbacks_outstanding_>;
 
 }  // namespace
 
@@ -98,7 +101,7 @@ namespace grpc::internal {
 void ServerCallbackCall::ScheduleOnDone(bool inline_ondone) {
   static const auto real = Real<void (*)(ServerCallbackCall*, bool)>(
       "_ZN4grpc8internal18ServerCallbackCall14ScheduleOnDoneEb");
-  __tsan_acquire(&(this->*CallbacksOutstanding()));
+  __tsan_acquire(&(this->*Get(CallbacksOutstanding())));
   if (inline_ondone) {
     real(this, true);
     return;
