@@ -463,6 +463,75 @@ TEST(TrainerTest, ResumesFromItsCheckpoint) {
   fs::remove_all(dir);
 }
 
+TEST(TrainerTest, StopsAfterTheStepThatCrossesItsTimeBudgetAndSaves) {
+  const auto& f = Shared();
+  const fs::path dir =
+      fs::temp_directory_path() / absl::StrCat("rmt_train_budget_", ::getpid());
+  fs::remove_all(dir);
+  TrainOptions options;
+  options.out_dir = dir.string();
+  options.tasks = {Task::kMemorize};
+  options.batch_size = 2;
+  options.max_steps = 100;
+  options.eval_every = 50;
+  options.eval_samples = 2;
+  options.checkpoint_every = 50;
+  // Any step takes longer than this, so the first one crosses it: no wait
+  // on the clock.
+  options.max_seconds = 1e-9;
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
+  std::stringstream log;
+  auto result = Train(model, *f.vocab, *f.generator, options, &log);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 1);
+  auto lines = LogLines(log.str());
+  ASSERT_EQ(lines.size(), 1u);  // the last step is validated
+  EXPECT_EQ(lines[0]["step"].get<int>(), 1);
+  EXPECT_TRUE(LoadModelDirectory(dir.string()).ok());
+  std::ifstream state(dir / "checkpoint" / "trainer_state.json");
+  ASSERT_TRUE(state) << "no checkpoint to resume from";
+  EXPECT_EQ(nlohmann::json::parse(state)["step"].get<int>(), 1);
+  fs::remove_all(dir);
+
+  options.out_dir.clear();
+  options.max_seconds = -1;
+  EXPECT_EQ(
+      Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TrainerTest, DecaysTheLearningRateToATenthAtLrDecaySteps) {
+  const auto& f = Shared();
+  TrainOptions options;
+  options.tasks = {Task::kMemorize};
+  options.batch_size = 2;
+  options.learning_rate = 1e-3;
+  options.warmup_steps = 1;
+  options.max_steps = 10;
+  options.eval_every = 10;
+  options.eval_samples = 2;
+  auto last_lr = [&](int lr_decay_steps) {
+    options.lr_decay_steps = lr_decay_steps;
+    RmtModel model =
+        CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
+    std::stringstream log;
+    auto result = Train(model, *f.vocab, *f.generator, options, &log);
+    EXPECT_TRUE(result.ok()) << result.status();
+    auto lines = LogLines(log.str());
+    return lines.empty() ? -1.0 : lines.back()["lr"].get<double>();
+  };
+  // The last step (index 9) is 8 of the 9 or 18 decay steps after warm-up.
+  EXPECT_NEAR(last_lr(0), 1e-3 * (1 - 0.9 * 8 / 9), 1e-12);
+  EXPECT_NEAR(last_lr(19), 1e-3 * (1 - 0.9 * 8 / 18), 1e-12);
+  options.lr_decay_steps = -1;
+  RmtModel model =
+      CreateRandomModel(SmokeConfig(*f.vocab), SpecialTokensOf(*f.vocab), 3);
+  EXPECT_EQ(
+      Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
 TEST(TrainerTest, RefusesAModelWhoseLabelsAreNotTheTasks) {
   const auto& f = Shared();
   ModelConfig config = SmokeConfig(*f.vocab);

@@ -77,6 +77,13 @@ ABSL_FLAG(double, lr, 1e-3, "Peak learning rate (AdamW).");
 ABSL_FLAG(double, weight_decay, 0.01, "AdamW weight decay.");
 ABSL_FLAG(int, warmup_steps, 100, "Linear warm-up steps.");
 ABSL_FLAG(int, max_steps, 3000, "Step budget for the whole run.");
+ABSL_FLAG(int, lr_decay_steps, 0,
+          "Step at which the learning rate has decayed to a tenth of its "
+          "peak (0: --max_steps).");
+ABSL_FLAG(double, max_seconds, 0,
+          "Stop after the step that crosses this many seconds of training, "
+          "then validate, checkpoint and save as at --max_steps (0: no "
+          "limit).");
 ABSL_FLAG(int, stage_max_steps, 1000, "Step budget of one curriculum stage.");
 ABSL_FLAG(bool, task_curriculum, true,
           "Introduce the tasks one at a time (in --tasks order) at one "
@@ -169,6 +176,8 @@ absl::Status Run(int argc, char** argv) {
   options.weight_decay = absl::GetFlag(FLAGS_weight_decay);
   options.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
   options.max_steps = absl::GetFlag(FLAGS_max_steps);
+  options.lr_decay_steps = absl::GetFlag(FLAGS_lr_decay_steps);
+  options.max_seconds = absl::GetFlag(FLAGS_max_seconds);
   options.stage_max_steps = absl::GetFlag(FLAGS_stage_max_steps);
   options.advance_accuracy = absl::GetFlag(FLAGS_advance_accuracy);
   options.task_curriculum = absl::GetFlag(FLAGS_task_curriculum);

@@ -34,8 +34,10 @@ double LearningRate(const TrainOptions& options, int step) {
   if (step < options.warmup_steps) {
     return options.learning_rate * (step + 1) / options.warmup_steps;
   }
-  // Linear decay to a tenth of the peak at max_steps.
-  const double span = std::max(1, options.max_steps - options.warmup_steps);
+  // Linear decay to a tenth of the peak at lr_decay_steps (max_steps).
+  const int decay_end =
+      options.lr_decay_steps > 0 ? options.lr_decay_steps : options.max_steps;
+  const double span = std::max(1, decay_end - options.warmup_steps);
   const double done = std::min(1.0, (step - options.warmup_steps) / span);
   return options.learning_rate * (1.0 - 0.9 * done);
 }
@@ -140,9 +142,11 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         "eval_every of at least 1");
   }
   if (options.assist_steps < 0 || options.assist_ramp < 0 ||
-      options.backprop_segments < 0) {
+      options.backprop_segments < 0 || options.lr_decay_steps < 0 ||
+      !(options.max_seconds >= 0)) {
     return absl::InvalidArgumentError(
-        "assist_steps, assist_ramp and backprop_segments cannot be negative");
+        "assist_steps, assist_ramp, backprop_segments, lr_decay_steps and "
+        "max_seconds cannot be negative");
   }
   if (options.start_segments < 1 ||
       options.start_segments > options.target_segments) {
@@ -207,7 +211,11 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     loss_sum += result.last_loss;
     ++loss_count;
 
-    const bool last = step + 1 == options.max_steps;
+    const bool out_of_time =
+        options.max_seconds > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                .count() >= options.max_seconds;
+    const bool last = step + 1 == options.max_steps || out_of_time;
     if ((step + 1) % options.eval_every == 0 || last) {
       result.accuracy = Validate(model, generator, options, progress.stage);
       double worst = 1.0;
@@ -261,11 +269,17 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         }
       }
     }
+    // Out of time, the checkpoint is saved whatever the step, so that
+    // --resume goes on from here.
     if (!options.out_dir.empty() && options.checkpoint_every > 0 &&
-        (step + 1) % options.checkpoint_every == 0) {
+        ((step + 1) % options.checkpoint_every == 0 || out_of_time)) {
       Progress saved = progress;
       saved.step = step + 1;
       RETURN_IF_ERROR(SaveCheckpoint(model, vocab, optimizer, options, saved));
+    }
+    if (out_of_time) {
+      ++progress.step;
+      break;
     }
   }
   result.steps = progress.step;

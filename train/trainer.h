@@ -46,6 +46,17 @@ struct TrainOptions {
   double weight_decay = 0.01;
   int warmup_steps = 100;
   int max_steps = 3000;
+  // The learning rate decays linearly to a tenth of its peak at this step
+  // (0: at max_steps). A run that max_seconds stopped early is replayed,
+  // same schedule and same batches, with max_steps at the step it reached
+  // and this at the max_steps it had.
+  int lr_decay_steps = 0;
+  // Wall-clock budget in seconds (0: none). The step that crosses it is the
+  // run's last: validated, checkpointed and saved like the one at max_steps,
+  // so a run on a machine lent for minutes ends with a model and a
+  // checkpoint to resume from rather than being killed mid-write. The
+  // learning-rate schedule does not change with it.
+  double max_seconds = 0;
   // A curriculum stage advances after this many steps even below threshold.
   int stage_max_steps = 1000;
   double advance_accuracy = 0.98;  // every task's validation accuracy
