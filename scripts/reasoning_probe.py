@@ -21,6 +21,11 @@ model's size (3 layers, hidden 128, 4 heads, MLP 512) in PyTorch eager:
           that reads only the m slots grows linearly to all of it over
           --ramp steps (validation: slots).
 
+In wide and drop the facts segment's outputs take the memory's place in
+the question segment and get its position embeddings and LayerNorm;
+--context product puts them where rmt-train's reader assist does instead:
+after the question, without either, the m slots in the memory's place.
+
 The encoder starts from PyTorch's default initialisation; --init bert
 starts it from rmt-train's (every weight N(0, 0.02), biases 0), --init_std
 and --embed_std change those deviations. --facts 3 or 4 states that many
@@ -126,12 +131,17 @@ class Encoder(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers)
         self.classifier = nn.Linear(hidden, len(ROOMS))
 
-    def run(self, tokens, memory=None):
-        """[CLS] memory... rest: memory vectors stand after [CLS]."""
+    def run(self, tokens, memory=None, appended=None):
+        """[CLS] memory... rest: memory vectors stand after [CLS]. Appended
+        vectors follow the rest after the position embeddings and the
+        LayerNorm, as rmt-train's reader assist puts the document's states
+        (--context product)."""
         x = self.words(tokens)
         if memory is not None:
             x = torch.cat([x[:, :1], memory, x[:, 1:]], 1)
         x = self.norm(x + self.positions(torch.arange(x.shape[1]))[None])
+        if appended is not None:
+            x = torch.cat([x, appended], 1)
         return self.encoder(x)
 
 
@@ -176,7 +186,7 @@ def mlm_loss(model, batch, rng):
     return loss / 2
 
 
-def logits(model, batch, mode, narrow_share, mem_tokens):
+def logits(model, batch, mode, narrow_share, mem_tokens, context="probe"):
     if mode == "joint":
         joint = ids([["[CLS]"] + f + ["[SEP]"] + q + ["[SEP]"]
                      for f, q, _ in batch])
@@ -198,7 +208,11 @@ def logits(model, batch, mode, narrow_share, mem_tokens):
     if narrow > 0:
         slots = written[:narrow, 1:1 + mem_tokens]
         cls.append(model.run(questions[:narrow], slots)[:, 0])
-    if narrow < len(batch):
+    if narrow < len(batch) and context == "product":
+        cls.append(model.run(questions[narrow:],
+                             written[narrow:, 1:1 + mem_tokens],
+                             appended=written[narrow:])[:, 0])
+    elif narrow < len(batch):
         cls.append(model.run(questions[narrow:], written[narrow:])[:, 0])
     return model.classifier(torch.cat(cls))
 
@@ -225,6 +239,14 @@ def main():
     parser.add_argument("--mlm_steps", type=int, default=0,
                         help="first this many steps of masked-language "
                         "modelling on the facts and questions alone")
+    parser.add_argument("--context", default="probe",
+                        choices=["probe", "product"],
+                        help="wide and drop: how the facts segment's outputs "
+                        "enter the question segment: probe, in the memory's "
+                        "place with position embeddings and the LayerNorm; "
+                        "product, as rmt-train's reader assist: the m slots "
+                        "in the memory's place, all the outputs after the "
+                        "question without either")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -259,7 +281,7 @@ def main():
             narrow_share = min(1.0, max(0, step - args.mlm_steps -
                                         args.ramp_start) / args.ramp)
             out = logits(model, batch, args.mode, narrow_share,
-                         args.mem_tokens)
+                         args.mem_tokens, args.context)
             loss = F.cross_entropy(out,
                                    torch.tensor([y for _, _, y in batch]))
         optimizer.zero_grad()
