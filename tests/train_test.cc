@@ -492,9 +492,22 @@ TEST(TrainerTest, StopsAfterTheStepThatCrossesItsTimeBudgetAndSaves) {
   std::ifstream state(dir / "checkpoint" / "trainer_state.json");
   ASSERT_TRUE(state) << "no checkpoint to resume from";
   EXPECT_EQ(nlohmann::json::parse(state)["step"].get<int>(), 1);
+
+  // --resume goes on from that step, with a budget of its own.
+  options.resume = true;
+  options.max_seconds = 0;
+  options.max_steps = 3;
+  std::stringstream resumed_log;
+  auto resumed = Train(model, *f.vocab, *f.generator, options, &resumed_log);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->steps, 3);
+  auto resumed_lines = LogLines(resumed_log.str());
+  ASSERT_EQ(resumed_lines.size(), 1u);
+  EXPECT_EQ(resumed_lines[0]["step"].get<int>(), 3);
   fs::remove_all(dir);
 
   options.out_dir.clear();
+  options.resume = false;
   options.max_seconds = -1;
   EXPECT_EQ(
       Train(model, *f.vocab, *f.generator, options, nullptr).status().code(),

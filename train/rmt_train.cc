@@ -81,9 +81,11 @@ ABSL_FLAG(int, lr_decay_steps, 0,
           "Step at which the learning rate has decayed to a tenth of its "
           "peak (0: --max_steps).");
 ABSL_FLAG(double, max_seconds, 0,
-          "Stop after the step that crosses this many seconds of training, "
-          "then validate, checkpoint and save as at --max_steps (0: no "
-          "limit).");
+          "Stop after the step that crosses this many seconds of training "
+          "in this invocation (a resumed run starts a new budget; loading "
+          "comes before it): that step is validated and saved as the last "
+          "of --max_steps, and checkpointed unless --checkpoint_every is 0 "
+          "(0: no limit).");
 ABSL_FLAG(int, stage_max_steps, 1000, "Step budget of one curriculum stage.");
 ABSL_FLAG(bool, task_curriculum, true,
           "Introduce the tasks one at a time (in --tasks order) at one "

@@ -216,6 +216,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
                 .count() >= options.max_seconds;
     const bool last = step + 1 == options.max_steps || out_of_time;
+    bool reached_target = false;  // every task passed at the target length
     if ((step + 1) % options.eval_every == 0 || last) {
       result.accuracy = Validate(model, generator, options, progress.stage);
       double worst = 1.0;
@@ -256,10 +257,8 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
       const bool budget_spent =
           step + 1 - stage_began >= options.stage_max_steps;
       if (passed && all_tasks && progress.stage >= options.target_segments) {
-        ++progress.step;
-        break;
-      }
-      if (passed || budget_spent) {
+        reached_target = true;
+      } else if (passed || budget_spent) {
         if (!all_tasks) {
           ++progress.active_tasks;
           progress.stage_start = step + 1;
@@ -269,15 +268,15 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         }
       }
     }
-    // Out of time, the checkpoint is saved whatever the step, so that
-    // --resume goes on from here.
+    // Out of time, the checkpoint is saved whatever the step (checkpoints
+    // on), so that --resume goes on from here.
     if (!options.out_dir.empty() && options.checkpoint_every > 0 &&
         ((step + 1) % options.checkpoint_every == 0 || out_of_time)) {
       Progress saved = progress;
       saved.step = step + 1;
       RETURN_IF_ERROR(SaveCheckpoint(model, vocab, optimizer, options, saved));
     }
-    if (out_of_time) {
+    if (reached_target || out_of_time) {
       ++progress.step;
       break;
     }

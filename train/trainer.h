@@ -49,13 +49,14 @@ struct TrainOptions {
   // The learning rate decays linearly to a tenth of its peak at this step
   // (0: at max_steps). A run that max_seconds stopped early is replayed,
   // same schedule and same batches, with max_steps at the step it reached
-  // and this at the max_steps it had.
+  // and this at its own decay end (its lr_decay_steps, else max_steps).
   int lr_decay_steps = 0;
-  // Wall-clock budget in seconds (0: none). The step that crosses it is the
-  // run's last: validated, checkpointed and saved like the one at max_steps,
-  // so a run on a machine lent for minutes ends with a model and a
-  // checkpoint to resume from rather than being killed mid-write. The
-  // learning-rate schedule does not change with it.
+  // Wall-clock budget in seconds of this call's training loop (0: none;
+  // a resumed run starts a new one). The step that crosses it is the run's
+  // last: validated and saved like the one at max_steps, and checkpointed
+  // (unless checkpoint_every is 0), so a run on a machine lent for minutes
+  // ends with a model and a checkpoint to resume from rather than being
+  // killed mid-write. The learning-rate schedule does not change with it.
   double max_seconds = 0;
   // A curriculum stage advances after this many steps even below threshold.
   int stage_max_steps = 1000;
