@@ -153,7 +153,8 @@ fuzz: deps
 	bash scripts/run_fuzzers.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
 
 # Retrains the reference model into build/reference-model and evaluates it
-# (about an hour on 2 cores); see README "Quality".
+# on the CPU: about 76 minutes for the first three stages, many hours for
+# the two 512-segment stages (10 minutes on one H100); see README "Quality".
 reference-model: build
 	bash scripts/reference_model.sh $(BUILD_DIR) build/reference-model
 

@@ -292,7 +292,7 @@ def main():
             model.eval()
             with torch.no_grad():
                 predicted = logits(model, validation, args.mode, 1.0,
-                                   args.mem_tokens).argmax(-1)
+                                   args.mem_tokens, args.context).argmax(-1)
             model.train()
             accuracy = (predicted == answers).float().mean().item()
             print(f"{args.mode} step {step + 1} loss {loss.item():.3f} "

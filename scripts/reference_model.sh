@@ -66,8 +66,9 @@ train_128=(
   --start_segments 128 --target_segments 128 --lr 1e-4 --warmup_steps 20
   --max_steps 300 --stage_max_steps 300 --eval_samples 50 --seed 8
 )
-# Documents of up to 512 segments, in batches of 128 (on a GPU a larger
-# batch costs little more time a step).
+# Documents of up to 512 segments, in batches of 128 (on an H100 the
+# model's inference step takes as long at 128 rows as at 64,
+# docs/benchmarks-gpu.md).
 train_512a=(
   "$build/train/rmt-train" --init "$long128" --out "$long512a" "${long[@]}"
   --start_segments 512 --target_segments 512 --batch_size 128 --lr 1e-4
