@@ -208,12 +208,14 @@ def logits(model, batch, mode, narrow_share, mem_tokens, context="probe"):
     if narrow > 0:
         slots = written[:narrow, 1:1 + mem_tokens]
         cls.append(model.run(questions[:narrow], slots)[:, 0])
-    if narrow < len(batch) and context == "product":
-        cls.append(model.run(questions[narrow:],
-                             written[narrow:, 1:1 + mem_tokens],
-                             appended=written[narrow:])[:, 0])
-    elif narrow < len(batch):
-        cls.append(model.run(questions[narrow:], written[narrow:])[:, 0])
+    if narrow < len(batch):
+        wide = written[narrow:]
+        if context == "product":
+            states = model.run(questions[narrow:], wide[:, 1:1 + mem_tokens],
+                               appended=wide)
+        else:
+            states = model.run(questions[narrow:], wide)
+        cls.append(states[:, 0])
     return model.classifier(torch.cat(cls))
 
 

@@ -69,17 +69,18 @@ train_128=(
 # Documents of up to 512 segments, in batches of 128 (on an H100 the
 # model's inference step takes as long at 128 rows as at 64,
 # docs/benchmarks-gpu.md).
+long512=(
+  "${long[@]}" --start_segments 512 --target_segments 512 --batch_size 128
+  --lr 1e-4 --warmup_steps 20 --stage_max_steps 100000 --eval_samples 50
+  --checkpoint_every 200
+)
 train_512a=(
-  "$build/train/rmt-train" --init "$long128" --out "$long512a" "${long[@]}"
-  --start_segments 512 --target_segments 512 --batch_size 128 --lr 1e-4
-  --warmup_steps 20 --max_steps 408 --lr_decay_steps 1500
-  --stage_max_steps 100000 --eval_samples 50 --checkpoint_every 200 --seed 11
+  "$build/train/rmt-train" --init "$long128" --out "$long512a" "${long512[@]}"
+  --max_steps 408 --lr_decay_steps 1500 --seed 11
 )
 train_512b=(
-  "$build/train/rmt-train" --init "$long512a" --out "$long512b" "${long[@]}"
-  --start_segments 512 --target_segments 512 --batch_size 128 --lr 1e-4
-  --warmup_steps 20 --max_steps 393 --lr_decay_steps 600
-  --stage_max_steps 100000 --eval_samples 50 --checkpoint_every 200 --seed 13
+  "$build/train/rmt-train" --init "$long512a" --out "$long512b" "${long512[@]}"
+  --max_steps 393 --lr_decay_steps 600 --seed 13
 )
 "${train_short[@]}"
 "${train_32[@]}"

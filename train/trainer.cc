@@ -170,6 +170,11 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
 
   TrainResult result;
   const auto start = std::chrono::steady_clock::now();
+  const auto seconds_since_start = [&start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
+  };
   double loss_sum = 0;
   int loss_count = 0;
   model->train();
@@ -212,9 +217,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
     ++loss_count;
 
     const bool out_of_time =
-        options.max_seconds > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                .count() >= options.max_seconds;
+        options.max_seconds > 0 && seconds_since_start() >= options.max_seconds;
     const bool last = step + 1 == options.max_steps || out_of_time;
     bool reached_target = false;  // every task passed at the target length
     if ((step + 1) % options.eval_every == 0 || last) {
@@ -226,9 +229,7 @@ absl::StatusOr<TrainResult> Train(RmtModel& model, const Vocabulary& vocab,
         accuracy[TaskName(options.tasks[t])] = value;
         if (t < progress.active_tasks) worst = std::min(worst, value);
       }
-      const double seconds = std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - start)
-                                 .count();
+      const double seconds = seconds_since_start();
       if (log != nullptr) {
         *log << Json{{"step", step + 1},
                      {"segments", progress.stage},
