@@ -2,7 +2,8 @@
 # rmt-train --init: imports the tiny Hugging Face fixture (tests/golden/hf)
 # with rmt-import, trains a few steps from it, and checks that the result
 # keeps the imported vocabulary, architecture and rmt config and that the
-# weights moved.
+# weights moved. Then from a model trained without the unknown task (as the
+# bundled one is), with it: its classifier gains the "unknown" label.
 #
 #   train_init_test.sh RMT_IMPORT RMT_TRAIN SOURCE_DIR
 # Exit 77 (skipped) without Debian's fortunes.
@@ -24,7 +25,17 @@ trap 'rm -rf "$TMP"' EXIT
   --eval_every 2 --eval_samples 4 --checkpoint_every 1000 --threads 2 \
   > "$TMP/train.log"
 
-python3 - "$TMP" <<'EOF'
+"$TRAIN" --out "$TMP/rooms" --noise_file "$NOISE" --tasks memorize \
+  --vocab_size 500 --hidden 32 --layers 1 --heads 2 --intermediate 64 \
+  --mem_tokens 2 --segment_size 40 --target_segments 1 --max_steps 1 \
+  --batch_size 2 --eval_every 1 --eval_samples 2 --checkpoint_every 1000 \
+  --threads 2 > "$TMP/rooms.log"
+"$TRAIN" --init "$TMP/rooms" --out "$TMP/grown" --noise_file "$NOISE" \
+  --tasks memorize,unknown --target_segments 1 --max_steps 2 --batch_size 4 \
+  --eval_every 2 --eval_samples 4 --checkpoint_every 1000 --threads 2 \
+  > "$TMP/grown.log"
+
+python3 - "$TMP" "$("$TRAIN" --print_labels)" <<'EOF'
 import json, sys
 tmp = sys.argv[1]
 init = json.load(open(f"{tmp}/init/config.json"))
@@ -39,5 +50,10 @@ steps = [json.loads(l) for l in open(f"{tmp}/train.log") if l.startswith("{")]
 assert steps, "no training log"
 assert open(f"{tmp}/init/model.safetensors", "rb").read() != \
     open(f"{tmp}/out/model.safetensors", "rb").read(), "weights did not move"
+labels = sys.argv[2].split(",")
+rooms = json.load(open(f"{tmp}/rooms/config.json"))["id2label"]
+grown = json.load(open(f"{tmp}/grown/config.json"))["id2label"]
+assert [rooms[str(i)] for i in range(len(rooms))] == labels[:-1], rooms
+assert [grown[str(i)] for i in range(len(grown))] == labels, grown
 print(f"train_init_test: ok ({len(steps)} log lines)")
 EOF

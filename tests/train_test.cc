@@ -17,6 +17,7 @@
 #include "tests/tiny_model.h"
 #include "tests/train_fixture.h"
 #include "train/evaluation.h"
+#include "train/label_extension.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
 #include "train/trainer.h"
@@ -149,6 +150,35 @@ TEST(TasksTest, ModelLabelsMayLackUnknownWhereNoTaskAsksIt) {
   // A new model gets only the labels its tasks can answer.
   EXPECT_EQ(ModelLabels(known), rooms);
   EXPECT_EQ(ModelLabels(with_unknown), all);
+}
+
+// A vocabulary that spells the tasks' words out character by character
+// needs several times the tokens: a segment that cannot hold two facts is
+// refused up front, and one that can gives documents of exactly the asked
+// segments.
+TEST(TasksTest, RefusesASegmentTooShortForTwoFactsInTheVocabulary) {
+  const auto& f = Shared();
+  std::vector<std::string> tokens = {"[PAD]",  "[UNK]", "[CLS]", "[SEP]",
+                                     "[MASK]", ".",     "?"};
+  for (char c = 'a'; c <= 'z'; ++c) {
+    tokens.push_back(std::string(1, c));
+    tokens.push_back(absl::StrCat("##", std::string(1, c)));
+  }
+  auto vocab = Vocabulary::FromTokens(tokens);
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  auto characters =
+      std::make_shared<WordPieceTokenizer>(*vocab, TokenizerOptions{});
+  auto refused = TaskGenerator::Create(characters, f.noise, kSegmentSize);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(),
+              ::testing::HasSubstr("cannot hold two facts"));
+
+  auto generator = TaskGenerator::Create(characters, f.noise, 96);
+  ASSERT_TRUE(generator.ok()) << generator.status();
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Sample sample = generator->Generate(Task::kReasoning, 2, seed);
+    EXPECT_EQ(SegmentCount(sample.document_ids, 96), 2) << sample.document;
+  }
 }
 
 TEST(TasksTest, SamplesAreDeterministicInTheSeed) {
@@ -560,6 +590,46 @@ TEST(TrainerTest, RefusesAModelWhoseLabelsAreNotTheTasks) {
   // It can go on learning the tasks it has every answer of.
   options.tasks = {Task::kMemorize, Task::kDetect, Task::kReasoning};
   EXPECT_TRUE(Train(model, *f.vocab, *f.generator, options, nullptr).ok());
+}
+
+// The bundled model learns the unknown task with one more classifier row:
+// what it answers already must not move, and the new row must start as a
+// new model's, not as a copy or zeros.
+TEST(LabelExtensionTest, AppendedLabelKeepsTheOldLogitsAndStartsFresh) {
+  const auto& f = Shared();
+  ModelConfig config = SmokeConfig(*f.vocab);
+  config.labels.pop_back();
+  RmtModel model = CreateRandomModel(config, SpecialTokensOf(*f.vocab), 3);
+  {
+    // Non-zero biases, so a bias that is not copied shows.
+    torch::NoGradGuard no_grad;
+    model->classifier->bias.normal_(0.0, 1.0);
+  }
+  auto grown = AppendLabels(model, {kUnknownAnswer}, 4);
+  ASSERT_TRUE(grown.ok()) << grown.status();
+  EXPECT_EQ((*grown)->config().labels, TaskLabels());
+  EXPECT_EQ(model->config().labels.size(), TaskLabels().size() - 1);
+
+  torch::NoGradGuard no_grad;
+  SegmentBatch batch = model->MakeBatch({{5, 6, 7, 8}, {9, 10}});
+  torch::Tensor before = model->Answer(model->InitMemory(2), batch);
+  torch::Tensor after = (*grown)->Answer((*grown)->InitMemory(2), batch);
+  const int64_t rooms = before.size(1);
+  ASSERT_EQ(after.size(1), rooms + 1);
+  EXPECT_TRUE(torch::equal(after.slice(1, 0, rooms), before));
+  torch::Tensor row = (*grown)->classifier->weight[rooms];
+  const double std = row.std().item<double>();
+  EXPECT_GT(std, 0.01);
+  EXPECT_LT(std, 0.04);
+  EXPECT_EQ((*grown)->classifier->bias[rooms].item<float>(), 0.0f);
+  EXPECT_FALSE(torch::equal(after.select(1, rooms), after.select(1, 0)));
+
+  EXPECT_EQ(AppendLabels(model, {}, 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AppendLabels(model, {"garden"}, 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(AppendLabels(model, {"x", "x"}, 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // start_segments is the first stage: documents start there and grow to the

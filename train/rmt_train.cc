@@ -30,6 +30,7 @@
 #include "model/status_macros.h"
 #include "model/torch_interop.h"
 #include "tools/program_flags.h"
+#include "train/label_extension.h"
 #include "train/noise_text.h"
 #include "train/tasks.h"
 #include "train/trainer.h"
@@ -38,8 +39,9 @@ ABSL_FLAG(std::string, out, "", "Output model directory (required).");
 ABSL_FLAG(std::string, init, "",
           "Start from this model directory (e.g. made by rmt-import) instead "
           "of random weights; its labels must be the tasks' "
-          "(--print_labels; without unknown where --tasks has no unknown: "
-          "the bundled model), and the architecture flags (--vocab_size, "
+          "(--print_labels), or the same without unknown (the bundled "
+          "model: where --tasks has unknown, its classifier gains a new "
+          "row for it), and the architecture flags (--vocab_size, "
           "--hidden, --layers, --heads, --intermediate, --mem_tokens, "
           "--segment_size, --memory_attention, --dropout, --init_std, "
           "--init_embedding_std) are not used.");
@@ -135,7 +137,7 @@ absl::StatusOr<ModelConfig> MakeConfig(int64_t content_vocab,
 // The model --init names, checked against what training needs.
 absl::StatusOr<std::shared_ptr<ModelBundle>> LoadInitModel(
     const std::string& dir, const std::vector<Task>& tasks,
-    torch::Device device) {
+    torch::Device device, uint32_t seed) {
   LoadOptions load;
   load.device = device;
   ASSIGN_OR_RETURN(auto bundle, LoadModelDirectory(dir, load));
@@ -144,6 +146,17 @@ absl::StatusOr<std::shared_ptr<ModelBundle>> LoadInitModel(
         dir,
         ": a plain BERT without memory tokens; make an RMT of it with "
         "rmt-import"));
+  }
+  // A model trained before the unknown task learns it with a new
+  // classifier row; its other answers stay where they are (unknown is the
+  // last label).
+  if (bundle->config.labels == ModelLabels({}) &&
+      ModelLabels(tasks) == TaskLabels()) {
+    ASSIGN_OR_RETURN(bundle->model,
+                     AppendLabels(bundle->model, {kUnknownAnswer}, seed));
+    bundle->config = bundle->model->config();
+    std::cerr << "rmt-train: " << dir << " has no \"" << kUnknownAnswer
+              << "\" label; its classifier gains a new row for it\n";
   }
   if (absl::Status labels = CheckModelLabels(bundle->config.labels, tasks);
       !labels.ok()) {
@@ -199,7 +212,8 @@ absl::Status Run(int argc, char** argv) {
   std::shared_ptr<const WordPieceTokenizer> tokenizer;
   RmtModel model{nullptr};
   if (!init.empty()) {
-    ASSIGN_OR_RETURN(auto bundle, LoadInitModel(init, options.tasks, device));
+    ASSIGN_OR_RETURN(auto bundle,
+                     LoadInitModel(init, options.tasks, device, options.seed));
     tokenizer = bundle->tokenizer;
     model = bundle->model;
     std::cerr << "rmt-train: starting from " << init << "\n";

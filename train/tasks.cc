@@ -288,6 +288,21 @@ absl::StatusOr<TaskGenerator> TaskGenerator::Create(
   TaskGenerator generator;
   generator.tokenizer_ = std::move(tokenizer);
   generator.segment_size_ = segment_size;
+  // Reasoning's and unknown's two facts must fit one segment, or documents
+  // span more segments than asked (and a batch mixes lengths). Word-level
+  // vocabularies need a few tokens a sentence; one that cuts the templates'
+  // words into characters needs several times more.
+  size_t longest = 0;
+  for (const std::string& text : TemplateText()) {
+    longest = std::max(longest, generator.Tokenized(text).ids.size());
+  }
+  if (static_cast<int64_t>(2 * longest) > segment_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "segment_size ", segment_size,
+        " cannot hold two facts in this vocabulary's tokens (up to ", longest,
+        " a sentence): use a segment of at least ", 2 * longest,
+        " or a vocabulary with whole-word tokens for the tasks' names"));
+  }
   // Noise must not mention the tasks' people or rooms, or a question could
   // have two answers, or an unknown one an answer. Compared lower-cased, so a
   // cased tokenizer drops "Mary" too.
