@@ -1,5 +1,6 @@
 #include "model/model_directory.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -230,17 +231,31 @@ RmtModel CreateRandomModel(const ModelConfig& config,
   RmtModel model(config, special_tokens);
   torch::NoGradGuard no_grad;
   auto generator = at::detail::createCPUGenerator(seed);
-  for (auto& item : model->named_parameters()) {
+  const auto parameters = model->named_parameters();
+  for (const auto& item : parameters) {
     const std::string& name = item.key();
-    torch::Tensor& param = item.value();
+    torch::Tensor param = item.value();
     if (absl::StrContains(name, "LayerNorm")) {
       param.fill_(absl::EndsWith(name, ".weight") ? 1.0 : 0.0);
-    } else if (absl::EndsWith(name, ".bias")) {
-      param.zero_();
     } else if (absl::StrContains(name, "embeddings.")) {
-      param.normal_(0.0, init.embedding_std, generator);
+      param.normal_(0.0,
+                    init.form == InitForm::kTorch ? 1.0 : init.embedding_std,
+                    generator);
+    } else if (init.form == InitForm::kBert) {
+      if (absl::EndsWith(name, ".bias")) {
+        param.zero_();
+      } else {
+        param.normal_(0.0, init.weight_std, generator);
+      }
     } else {
-      param.normal_(0.0, init.weight_std, generator);
+      // A bias shares its layer's bound: the fan-in of the layer's weight.
+      const std::string weight =
+          absl::EndsWith(name, ".bias")
+              ? absl::StrCat(name.substr(0, name.size() - 4), "weight")
+              : name;
+      const double bound =
+          1.0 / std::sqrt(static_cast<double>(parameters[weight].size(1)));
+      param.uniform_(-bound, bound, generator);
     }
   }
   model->eval();

@@ -56,18 +56,23 @@ absl::Status SaveModelDirectory(
     const TokenizerOptions& tokenizer_options = {},
     torch::ScalarType weights_dtype = torch::kFloat);
 
-// The deviations of a random model's normal weights. BERT's (its
-// initializer_range) is 0.02 for all; in the reasoning probe a small model
-// trained from scratch left the plateau sooner with PyTorch's default
-// scales (about 0.05 for the weights, 1 for the embeddings), though not yet
-// in rmt-train: see models/rmt-babi/notes.md.
+// How a random model starts. BERT's form (its initializer_range) draws
+// every matrix and embedding N(0, 0.02) with zero biases. PyTorch's default
+// (what LibTorch's Linear and Embedding modules start from) draws linear
+// weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) and embeddings
+// N(0, 1). In the reasoning probe a small model trained from scratch left
+// the plateau with PyTorch's form and not with normal weights at the same
+// deviations: see models/rmt-babi/notes.md.
+enum class InitForm { kBert, kTorch };
+
 struct RandomInit {
+  InitForm form = InitForm::kBert;
+  // kBert only (kTorch's deviations follow from each layer's fan-in).
   double weight_std = 0.02;     // every matrix but the embeddings
   double embedding_std = 0.02;  // word (memory rows too), position, type
 };
 
-// Normal weights (`init`), zero biases, unit LayerNorm; deterministic in
-// `seed`.
+// Weights as `init` says, unit LayerNorm; deterministic in `seed`.
 RmtModel CreateRandomModel(const ModelConfig& config,
                            const SpecialTokens& special_tokens, uint64_t seed,
                            const RandomInit& init = {});

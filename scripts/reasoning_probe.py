@@ -28,7 +28,10 @@ after the question, without either, the m slots in the memory's place.
 
 The encoder starts from PyTorch's default initialisation; --init bert
 starts it from rmt-train's (every weight N(0, 0.02), biases 0), --init_std
-and --embed_std change those deviations. --facts 3 or 4 states that many
+and --embed_std change those deviations; --init torch_scales keeps
+rmt-train's form (normal weights, zero biases) at the deviation PyTorch
+gave each weight; --init torch_zero_bias is PyTorch's with zero biases.
+--facts 3 or 4 states that many
 facts about the room, each with its own direction (bAbI has two).
 --mlm_steps N first trains N steps of BERT's masked-language modelling on
 the facts and questions (a stand-in for the pretraining the RMT paper's
@@ -161,6 +164,22 @@ def bert_init(model, std, embed_std):
                 param.normal_(0.0, std)
 
 
+def torch_scales_init(model):
+    """rmt-train's form at PyTorch's scales, tensor by tensor: every weight
+    redrawn as N(0, the deviation PyTorch's default initialisation gave it:
+    1 for the embeddings, about 0.06 for the attention's input projection,
+    1/sqrt(3 * fan_in) for the other linear layers), biases 0, LayerNorms the
+    identity."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.fill_(1.0 if name.endswith("weight") else 0.0)
+            elif name.endswith("bias"):
+                param.zero_()
+            else:
+                param.normal_(0.0, param.std().item())
+
+
 MASK = len(WORDS)  # with --mlm_steps, one word more: [MASK]
 
 
@@ -229,9 +248,14 @@ def main():
     parser.add_argument("--mem_tokens", type=int, default=8)
     parser.add_argument("--ramp", type=int, default=2500)
     parser.add_argument("--ramp_start", type=int, default=0)
-    parser.add_argument("--init", default="torch", choices=["torch", "bert"],
+    parser.add_argument("--init", default="torch",
+                        choices=["torch", "bert", "torch_scales",
+                                 "torch_zero_bias"],
                         help="torch: PyTorch's default initialisation; bert: "
-                        "as rmt-train (weights N(0, --init_std), biases 0)")
+                        "as rmt-train (weights N(0, --init_std), biases 0); "
+                        "torch_scales: as rmt-train at PyTorch's deviation "
+                        "for each weight; torch_zero_bias: PyTorch's with "
+                        "every bias 0")
     parser.add_argument("--init_std", type=float, default=0.02)
     parser.add_argument("--embed_std", type=float, default=0.0,
                         help="with --init bert: the embeddings' std "
@@ -264,6 +288,13 @@ def main():
                     extra_words=1 if args.mlm_steps else 0)
     if args.init == "bert":
         bert_init(model, args.init_std, args.embed_std or args.init_std)
+    elif args.init == "torch_scales":
+        torch_scales_init(model)
+    elif args.init == "torch_zero_bias":
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith("bias") and "norm" not in name:
+                    param.zero_()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
                                   weight_decay=0.01)
     rng = random.Random(args.seed)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -205,6 +206,53 @@ TEST_F(ModelDirectoryTest, RandomModelTakesItsDeviationsFromRandomInit) {
       EXPECT_NEAR(std_of(param), 0.05, 0.0125);
     }
   }
+}
+
+// PyTorch's form: each linear layer uniform within 1/sqrt(fan_in), biases
+// too, embeddings N(0, 1), whatever the deviations say.
+TEST_F(ModelDirectoryTest, RandomModelInPyTorchsFormIsUniformByFanIn) {
+  ModelConfig config = testing::TinyConfig();
+  config.hidden_size = 64;
+  config.intermediate_size = 256;
+  RandomInit init;
+  init.form = InitForm::kTorch;
+  init.weight_std = 0.5;  // unused in this form
+  RmtModel torch_form = CreateRandomModel(config, SpecialTokens{}, 11, init);
+  RmtModel again = CreateRandomModel(config, SpecialTokens{}, 11, init);
+  const auto params = torch_form->named_parameters();
+  int uniform_layers = 0;
+  for (const auto& item : params) {
+    const std::string& name = item.key();
+    const torch::Tensor& param = item.value();
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(torch::equal(param, again->named_parameters()[name]));
+    if (absl::StrContains(name, "LayerNorm")) continue;
+    if (absl::StrContains(name, "embeddings.")) {
+      EXPECT_NEAR(param.std().item<double>(), 1.0, 0.25);
+      continue;
+    }
+    const std::string weight =
+        absl::EndsWith(name, ".bias")
+            ? absl::StrCat(name.substr(0, name.size() - 4), "weight")
+            : name;
+    const double bound = 1.0 / std::sqrt(params[weight].size(1));
+    EXPECT_LE(param.abs().max().item<double>(), bound);
+    if (param.numel() >= 64) {
+      EXPECT_GT(param.abs().max().item<double>(), 0.8 * bound);
+    }
+    if (param.dim() == 2) {
+      // Uniform, not normal: the deviation of U(-b, b) is b / sqrt(3).
+      EXPECT_NEAR(param.std().item<double>(), bound / std::sqrt(3.0),
+                  0.1 * bound);
+      ++uniform_layers;
+    }
+  }
+  EXPECT_GE(uniform_layers, 8);
+  EXPECT_NEAR(params["bert.encoder.layer.0.output.dense.weight"]
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1.0 / 16, 0.01);  // fan-in 256
 }
 
 TEST_F(ModelDirectoryTest, RefusesMissingDirectory) {

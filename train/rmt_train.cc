@@ -43,7 +43,8 @@ ABSL_FLAG(std::string, init, "",
           "model: where --tasks has unknown, its classifier gains a new "
           "row for it), and the architecture flags (--vocab_size, "
           "--hidden, --layers, --heads, --intermediate, --mem_tokens, "
-          "--segment_size, --memory_attention, --dropout, --init_std, "
+          "--segment_size, --memory_attention, --dropout, --init_form, "
+          "--init_std, "
           "--init_embedding_std) are not used.");
 ABSL_FLAG(bool, print_labels, false,
           "Print the tasks' labels, comma-separated (for rmt-import "
@@ -61,6 +62,11 @@ ABSL_FLAG(int, mem_tokens, 4, "Memory tokens.");
 ABSL_FLAG(int, segment_size, 48, "Content tokens per segment.");
 ABSL_FLAG(std::string, memory_attention, "full", "full or bottleneck.");
 ABSL_FLAG(double, dropout, 0.0, "Hidden and attention dropout.");
+ABSL_FLAG(std::string, init_form, "bert",
+          "Random initial weights: bert (normal, --init_std and "
+          "--init_embedding_std, zero biases) or torch (PyTorch's default: "
+          "linear weights and biases uniform in +-1/sqrt(fan_in), "
+          "embeddings N(0, 1)).");
 ABSL_FLAG(double, init_std, rmt::RandomInit{}.weight_std,
           "Deviation of the random initial weights, embeddings aside "
           "(BERT's 0.02).");
@@ -224,6 +230,13 @@ absl::Status Run(int argc, char** argv) {
     ASSIGN_OR_RETURN(ModelConfig config,
                      MakeConfig(vocab->size(), options.tasks));
     RandomInit random_init;
+    const std::string form = absl::GetFlag(FLAGS_init_form);
+    if (form == "torch") {
+      random_init.form = InitForm::kTorch;
+    } else if (form != "bert") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--init_form must be bert or torch, got \"", form, "\""));
+    }
     random_init.weight_std = absl::GetFlag(FLAGS_init_std);
     random_init.embedding_std = absl::GetFlag(FLAGS_init_embedding_std);
     for (double std : {random_init.weight_std, random_init.embedding_std}) {
