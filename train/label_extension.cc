@@ -18,9 +18,7 @@ absl::StatusOr<RmtModel> AppendLabels(const RmtModel& model,
   for (const std::string& label : labels) {
     if (!seen.insert(label).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("label \"", label,
-                       "\" is the model's already or "
-                       "repeated"));
+          absl::StrCat("label \"", label, "\" is the model's or repeated"));
     }
     config.labels.push_back(label);
   }

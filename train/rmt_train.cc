@@ -44,8 +44,7 @@ ABSL_FLAG(std::string, init, "",
           "row for it), and the architecture flags (--vocab_size, "
           "--hidden, --layers, --heads, --intermediate, --mem_tokens, "
           "--segment_size, --memory_attention, --dropout, --init_form, "
-          "--init_std, "
-          "--init_embedding_std) are not used.");
+          "--init_std, --init_embedding_std) are not used.");
 ABSL_FLAG(bool, print_labels, false,
           "Print the tasks' labels, comma-separated (for rmt-import "
           "--labels), and exit.");
